@@ -1,0 +1,53 @@
+// hearth-cli: the headless front end of Hearth. Text goes to stdout, diagnostics to stderr; any
+// error prints one clear message and exits non-zero.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+#include <vector>
+
+#include "app/cli/commands.h"
+#include "core/common/logging.h"
+#include "hearth/version.h"
+
+int main(int argc, char** argv) {
+  using namespace hearth;
+  CLI::App app{"Hearth: run LLMs locally on your GPU or CPU", "hearth-cli"};
+  app.set_version_flag("--version", std::string(kName) + " " + kVersion);
+  app.require_subcommand(1);
+  app.fallthrough();  // --log-level may come after the subcommand too
+  LogConfig log;
+  app.add_option("--log-level", log.level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+
+  std::vector<std::pair<CLI::App*, cli::CommandFn>> commands;
+  auto add = [&](auto add_fn) {
+    const size_t before = app.get_subcommands({}).size();
+    cli::CommandFn fn = add_fn(app);
+    commands.emplace_back(app.get_subcommands({})[before], std::move(fn));
+  };
+  add(cli::add_generate_command);
+  add(cli::add_chat_command);
+  add(cli::add_info_command);
+  add(cli::add_synth_command);
+  add(cli::add_quantize_command);
+  add(cli::add_bench_command);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    configure_logging(log);
+    for (auto& [cmd, fn] : commands) {
+      if (cmd->parsed()) return fn();
+    }
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hearth-cli: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,37 @@
+#pragma once
+// Options shared by the subcommands that run a model (-m, --device, --threads, --ctx-size), and
+// the code that turns them into a loaded model and a backend.
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+#include "core/backend/backend_factory.h"
+#include "core/model/loaded_model.h"
+
+namespace hearth::cli {
+
+struct ModelOptions {
+  std::string model_path;
+  BackendOptions backend;
+
+  void add_to(CLI::App& cmd) {
+    cmd.add_option("-m,--model", model_path, "GGUF model file")->required();
+    cmd.add_option("--device", backend.device, "auto, cpu or cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+        ->capture_default_str();
+    cmd.add_option("--threads", backend.n_threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
+    cmd.add_option("--ctx-size", backend.context_size, "context length in tokens (0 = model default, at most 4096)")
+        ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  }
+};
+
+struct RunningModel {
+  std::unique_ptr<LoadedModel> model;
+  BackendChoice choice;
+};
+
+// Opens the model and builds the backend; logs the device and the reason at info level.
+RunningModel open_model(const ModelOptions& options);
+
+}  // namespace hearth::cli

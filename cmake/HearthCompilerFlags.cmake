@@ -1,0 +1,19 @@
+# Warnings for our own targets and the optional sanitizer build.
+add_library(hearth_warnings INTERFACE)
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  target_compile_options(hearth_warnings INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>)
+endif()
+
+if(HEARTH_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# SIMD kernels are compiled per file with their own -m flags and chosen at run time, so the
+# binaries run on any x86-64 CPU. This helper marks a source file as AVX2/FMA/F16C.
+function(hearth_avx2_source file)
+  if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+    set_source_files_properties(${file} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mbmi2")
+  endif()
+endfunction()

@@ -1,0 +1,136 @@
+#include "core/tokenizer/pre_tokenizer.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "core/common/error.h"
+
+namespace hearth {
+namespace {
+
+// GPT-2 (openai/gpt-2 encoder.py; HF ByteLevel with use_regex).
+constexpr const char* kGpt2 =
+    R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)re";
+
+// Llama 3 (tokenizer.json: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|..."). The case-insensitive group is
+// spelled out with ASCII classes so Unicode case folding (U+017F long s, U+212A Kelvin) stays out.
+constexpr const char* kLlama3 =
+    R"re((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
+
+// Qwen2: Llama 3's with single digits.
+constexpr const char* kQwen2 =
+    R"re((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
+
+// SmolLM, StarCoder: Digits(individual_digits) then GPT-2's expression.
+constexpr const char* kSingleDigit = R"re(\p{N})re";
+
+// DeepSeek LLM: a Sequence of Splits (newlines, Latin/Greek/Cyrillic/... letter runs, ASCII and
+// full-width punctuation runs, trailing whitespace, CJK runs, digit runs).
+// Written with \x{...} escapes: the original character classes contain code points (U+1F7D,
+// U+1FBE, U+1FD3, U+1FDB, U+2126, U+212A) that Unicode normalization would silently change.
+constexpr const char* kDeepseekLlm[] = {
+    R"re([\r\n])re",
+    R"re(\s?[\x{41}-\x{5A}\x{61}-\x{7A}\x{B5}\x{C0}-\x{D6}\x{D8}-\x{F6}\x{F8}-\x{1BA})re"
+    R"re(\x{1BC}-\x{1BF}\x{1C4}-\x{293}\x{295}-\x{2AF}\x{370}-\x{373}\x{376}\x{377})re"
+    R"re(\x{37B}-\x{37D}\x{37F}\x{386}\x{388}-\x{38A}\x{38C}\x{38E}-\x{3A1}\x{3A3}-\x{3F5})re"
+    R"re(\x{3F7}-\x{481}\x{48A}-\x{52F}\x{531}-\x{556}\x{10A0}-\x{10C5}\x{13A0}-\x{13F5})re"
+    R"re(\x{13F8}-\x{13FD}\x{1C90}-\x{1CBA}\x{1CBD}-\x{1CBF}\x{1D00}-\x{1D2B}\x{1D6B}-\x{1D77})re"
+    R"re(\x{1D79}-\x{1D9A}\x{1E00}-\x{1F15}\x{1F18}-\x{1F1D}\x{1F20}-\x{1F45}\x{1F48}-\x{1F4D})re"
+    R"re(\x{1F50}-\x{1F57}\x{1F59}\x{1F5B}\x{1F5D}\x{1F5F}-\x{1F7D}\x{1F80}-\x{1FB4})re"
+    R"re(\x{1FB6}-\x{1FBC}\x{1FBE}\x{1FC2}-\x{1FC4}\x{1FC6}-\x{1FCC}\x{1FD0}-\x{1FD3})re"
+    R"re(\x{1FD6}-\x{1FDB}\x{1FE0}-\x{1FEC}\x{1FF2}-\x{1FF4}\x{1FF6}-\x{1FFC}\x{2102}\x{2107})re"
+    R"re(\x{210A}-\x{2113}\x{2115}\x{2119}-\x{211D}\x{2124}\x{2126}\x{2128}\x{212A}-\x{212D})re"
+    R"re(\x{212F}-\x{2134}\x{2139}\x{213C}-\x{213F}\x{2145}-\x{2149}\x{214E}\x{2183}\x{2184})re"
+    R"re(\x{2C00}-\x{2C7B}\x{2C7E}-\x{2CE4}\x{2CEB}-\x{2CEE}\x{2CF2}\x{2CF3}\x{A640}-\x{A66D})re"
+    R"re(\x{A680}-\x{A69B}\x{A722}-\x{A76F}\x{A771}-\x{A787}\x{A78B}-\x{A78E}\x{AB70}-\x{ABBF})re"
+    R"re(\x{FB00}-\x{FB06}\x{FB13}-\x{FB17}\x{FF21}-\x{FF3A}\x{FF41}-\x{FF5A}\x{10400}-\x{1044F})re"
+    R"re(\x{104B0}-\x{104D3}\x{104D8}-\x{104FB}\x{10C80}-\x{10CB2}\x{10CC0}-\x{10CF2})re"
+    R"re(\x{118A0}-\x{118DF}\x{1E900}-\x{1E943}]+)re",
+    R"re(\s?[\x{21}-\x{2F}\x{3A}-\x{7E}\x{FF01}-\x{FF0F}\x{FF1A}-\x{FF5E}\x{2018}-\x{201F}\x{3000}-\x{3002}]+)re",
+    R"re(\s+$)re",
+    R"re([\x{4E00}-\x{9FA5}\x{800}-\x{4E00}\x{AC00}-\x{D7FF}]+)re",
+    R"re(\p{N}+)re",
+};
+
+}  // namespace
+
+struct PreTokenizer::Regex {
+  pcre2_code* code = nullptr;
+  ~Regex() { pcre2_code_free(code); }
+};
+
+std::vector<std::string> PreTokenizer::patterns_for(std::string_view pre) {
+  if (pre == "default" || pre == "gpt-2" || pre == "gpt2" || pre == "mpt" || pre == "olmo") return {kGpt2};
+  if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3" || pre == "dbrx" || pre == "smaug-bpe") {
+    return {kLlama3};
+  }
+  if (pre == "qwen2" || pre == "stablelm2") return {kQwen2};
+  if (pre == "smollm" || pre == "starcoder" || pre == "refact" || pre == "codeshell") {
+    return {kSingleDigit, kGpt2};
+  }
+  if (pre == "deepseek-llm") return {std::begin(kDeepseekLlm), std::end(kDeepseekLlm)};
+  throw FormatError("tokenizer: unknown pre-tokenizer tokenizer.ggml.pre = \"" + std::string(pre) + "\"");
+}
+
+PreTokenizer::PreTokenizer(std::string_view pre) {
+  for (const std::string& pattern : patterns_for(pre)) {
+    int error = 0;
+    PCRE2_SIZE error_offset = 0;
+    auto regex = std::make_unique<Regex>();
+    regex->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error, &error_offset, nullptr);
+    if (regex->code == nullptr) {
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(error, message, sizeof(message));
+      throw Error("tokenizer: pre-tokenizer regex for \"" + std::string(pre) + "\" does not compile at " +
+                  std::to_string(error_offset) + ": " + reinterpret_cast<const char*>(message));
+    }
+    pcre2_jit_compile(regex->code, PCRE2_JIT_COMPLETE);  // best effort: the interpreter also works
+    regexes_.push_back(std::move(regex));
+  }
+}
+
+PreTokenizer::~PreTokenizer() = default;
+PreTokenizer::PreTokenizer(PreTokenizer&&) noexcept = default;
+PreTokenizer& PreTokenizer::operator=(PreTokenizer&&) noexcept = default;
+
+std::vector<std::string_view> PreTokenizer::split(std::string_view text) const {
+  std::vector<std::string_view> pieces;
+  if (text.empty()) return pieces;
+  pieces.push_back(text);
+  std::vector<std::string_view> next;
+  for (const auto& regex : regexes_) {
+    std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match(
+        pcre2_match_data_create_from_pattern(regex->code, nullptr), &pcre2_match_data_free);
+    if (!match) throw Error("tokenizer: out of memory for a regex match");
+    next.clear();
+    for (std::string_view piece : pieces) {
+      const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
+      size_t gap_start = 0;
+      size_t offset = 0;
+      while (offset < piece.size()) {
+        const int rc = pcre2_match(regex->code, subject, piece.size(), offset, 0, match.get(), nullptr);
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc < 0) {
+          PCRE2_UCHAR message[256];
+          pcre2_get_error_message(rc, message, sizeof(message));
+          throw Error(std::string("tokenizer: pre-tokenizer regex failed: ") + reinterpret_cast<const char*>(message));
+        }
+        const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.get());
+        const size_t begin = ovector[0], end = ovector[1];
+        if (end <= begin) {  // an empty match (none of our patterns has one): step past it
+          offset = begin + 1;
+          continue;
+        }
+        if (begin > gap_start) next.push_back(piece.substr(gap_start, begin - gap_start));
+        next.push_back(piece.substr(begin, end - begin));
+        gap_start = offset = end;
+      }
+      if (gap_start < piece.size()) next.push_back(piece.substr(gap_start));
+    }
+    pieces.swap(next);
+  }
+  return pieces;
+}
+
+}  // namespace hearth

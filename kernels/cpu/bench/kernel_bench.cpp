@@ -1,0 +1,259 @@
+// hearth-kernel-bench: CPU matvec throughput against the memory roofline.
+//
+// For each weight type and shape it reports GB/s of weight bytes streamed by Matmul::run with
+// m = 1 (decode), at 1 and 2 threads, and that as a fraction of the measured memory read
+// bandwidth (sum over a 1 GiB buffer). Each shape is replicated into enough copies to exceed
+// the last-level cache and the calls rotate through them, so weights come from DRAM as they do
+// in a real forward pass. Also reports prefill-shaped products (m = 512) in GFLOP/s.
+//
+// Usage: hearth-kernel-bench [--types q4_0,q4_K,...] [--threads 1,2] [--portable] [--no-prefill]
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/common/dtype.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/quant.h"
+#include "kernels/cpu/quant_blocks.h"
+#include "kernels/cpu/thread_pool.h"
+
+using hearth::DType;
+using namespace hearth::kernels;
+using namespace hearth::kernels::cpu;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+constexpr size_t kStreamBytes = size_t{320} << 20;  // > 10x the L3 of the machines we target
+
+struct Shape {
+  int64_t n_rows, n_cols;
+};
+
+// Cheap deterministic bytes (xorshift) for large buffers.
+struct Xorshift {
+  uint64_t s = 0x9E3779B97F4A7C15ull;
+  uint64_t next() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+  }
+};
+
+// One weight matrix with plausible contents: quantized types get random quants with small
+// positive fp16 scales (a valid block), float types random values in [-1, 1).
+std::vector<uint8_t> make_weights(DType t, const Shape& s) {
+  const size_t bytes = static_cast<size_t>(*hearth::row_bytes(t, s.n_cols)) * static_cast<size_t>(s.n_rows);
+  std::vector<uint8_t> w(bytes);
+  Xorshift rng;
+  auto uniform = [&] { return static_cast<float>(static_cast<int64_t>(rng.next() >> 40) - (1 << 23)) / (1 << 23); };
+  switch (t) {
+    case DType::F32:
+      for (size_t i = 0; i < bytes; i += 4) {
+        const float v = uniform();
+        std::memcpy(&w[i], &v, 4);
+      }
+      return w;
+    case DType::F16:
+    case DType::BF16:
+      for (size_t i = 0; i < bytes; i += 2) {
+        const uint16_t h = t == DType::F16 ? fp32_to_fp16(uniform()) : fp32_to_bf16(uniform());
+        std::memcpy(&w[i], &h, 2);
+      }
+      return w;
+    default: break;
+  }
+  for (size_t i = 0; i + 8 <= bytes; i += 8) {
+    const uint64_t r = rng.next();
+    std::memcpy(&w[i], &r, 8);
+  }
+  const size_t block = hearth::traits(t).block_bytes;
+  const uint16_t d = fp32_to_fp16(0.01f);
+  const size_t d_offset = t == DType::Q6_K ? offsetof(BlockQ6_K, d) : 0;
+  for (size_t off = 0; off < bytes; off += block) {
+    std::memcpy(&w[off + d_offset], &d, 2);
+    if (t == DType::Q4_K || t == DType::Q5_K) std::memcpy(&w[off + 2], &d, 2);  // dmin
+  }
+  return w;
+}
+
+// Sum of a buffer's 64-bit words over the pool: the read bandwidth any matvec can hope for.
+double memory_read_gbps(ThreadPool& pool, const std::vector<uint64_t>& buf) {
+  const int64_t words = static_cast<int64_t>(buf.size());
+  std::vector<uint64_t> sink(static_cast<size_t>(pool.size()) * 8);
+  auto pass = [&](int64_t begin, int64_t end, int t) {
+    const uint64_t* p = buf.data();
+#if defined(__AVX2__)
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = begin;
+    for (; i + 16 <= end; i += 16) {
+      a0 = _mm256_add_epi64(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+      a1 = _mm256_add_epi64(a1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
+      a2 = _mm256_add_epi64(a2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
+      a3 = _mm256_add_epi64(a3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
+    }
+    const __m256i a = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    uint64_t s = static_cast<uint64_t>(_mm256_extract_epi64(a, 0) + _mm256_extract_epi64(a, 1) +
+                                       _mm256_extract_epi64(a, 2) + _mm256_extract_epi64(a, 3));
+    for (; i < end; ++i) s += p[i];
+#else
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = begin;
+    for (; i + 4 <= end; i += 4) {
+      s0 += p[i];
+      s1 += p[i + 1];
+      s2 += p[i + 2];
+      s3 += p[i + 3];
+    }
+    uint64_t s = s0 + s1 + s2 + s3;
+    for (; i < end; ++i) s += p[i];
+#endif
+    sink[static_cast<size_t>(t) * 8] += s;  // one cache line per thread: no false sharing
+  };
+  pool.parallel_for(words, pass);  // warm-up (page faults, TLB)
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = Clock::now();
+    pool.parallel_for(words, pass);
+    best = std::max(best, static_cast<double>(words * 8) / seconds_since(t0) / 1e9);
+  }
+  if (sink[0] == 42) std::printf(" ");  // keep the sums observable
+  return best;
+}
+
+// GB/s of weight bytes for m = 1 products rotating through enough copies to defeat the caches.
+double matvec_gbps(Matmul& mm, DType t, const Shape& s) {
+  const std::vector<uint8_t> one = make_weights(t, s);
+  const size_t copies = std::max<size_t>(1, (kStreamBytes + one.size() - 1) / one.size());
+  std::vector<std::vector<uint8_t>> w(copies, one);
+  std::vector<float> x(static_cast<size_t>(s.n_cols)), y(static_cast<size_t>(s.n_rows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+  for (auto& c : w) mm.run(t, c.data(), s.n_rows, s.n_cols, x.data(), 1, y.data());  // warm-up
+  size_t calls = 0;
+  const auto t0 = Clock::now();
+  double elapsed = 0;
+  while (elapsed < 0.6 || calls < 2 * copies) {
+    mm.run(t, w[calls % copies].data(), s.n_rows, s.n_cols, x.data(), 1, y.data());
+    ++calls;
+    elapsed = seconds_since(t0);
+  }
+  return static_cast<double>(one.size()) * static_cast<double>(calls) / elapsed / 1e9;
+}
+
+// GFLOP/s (2 * rows * cols * m) of a prefill-shaped product; weights stay cache-resident in tiles.
+double prefill_gflops(Matmul& mm, DType t, const Shape& s, int64_t m) {
+  const std::vector<uint8_t> w = make_weights(t, s);
+  std::vector<float> x(static_cast<size_t>(s.n_cols * m)), y(static_cast<size_t>(s.n_rows * m));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+  mm.run(t, w.data(), s.n_rows, s.n_cols, x.data(), m, y.data());
+  int calls = 0;
+  const auto t0 = Clock::now();
+  while (seconds_since(t0) < 1.0 || calls < 2) {
+    mm.run(t, w.data(), s.n_rows, s.n_cols, x.data(), m, y.data());
+    ++calls;
+  }
+  return 2.0 * static_cast<double>(s.n_rows * s.n_cols * m) * calls / seconds_since(t0) / 1e9;
+}
+
+std::vector<std::string> split(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    const size_t comma = s.find(',');
+    out.emplace_back(s.substr(0, comma));
+    s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<DType> types = {DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K,
+                              DType::Q8_0, DType::F16,  DType::BF16, DType::F32};
+  std::vector<int> thread_counts = {1, 2};
+  SimdLevel level = detect_simd_level();
+  bool prefill = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--types" && i + 1 < argc) {
+      types.clear();
+      for (const auto& name : split(argv[++i])) {
+        for (const auto& tr : hearth::kDTypeTable) {
+          if (tr.name == name) types.push_back(tr.type);
+        }
+      }
+    } else if (arg == "--threads" && i + 1 < argc) {
+      thread_counts.clear();
+      for (const auto& n : split(argv[++i])) thread_counts.push_back(std::max(1, std::atoi(n.c_str())));
+    } else if (arg == "--portable") {
+      level = SimdLevel::kPortable;
+    } else if (arg == "--no-prefill") {
+      prefill = false;
+    } else {
+      std::fprintf(stderr, "usage: %s [--types q4_0,q4_K,...] [--threads 1,2] [--portable] [--no-prefill]\n", argv[0]);
+      return 2;
+    }
+  }
+  std::printf("kernel level: %s\n", level == SimdLevel::kAvx2 ? "avx2" : "portable");
+
+  std::vector<double> roofline(thread_counts.size());
+  {
+    std::vector<uint64_t> buf((size_t{1} << 30) / 8);
+    for (size_t i = 0; i < buf.size(); ++i) buf[i] = i;
+    for (size_t k = 0; k < thread_counts.size(); ++k) {
+      ThreadPool pool(thread_counts[k]);
+      roofline[k] = memory_read_gbps(pool, buf);
+      std::printf("memory read bandwidth (1 GiB sum), %d thread(s): %.1f GB/s\n", thread_counts[k], roofline[k]);
+    }
+  }
+
+  const Shape shapes[] = {{4096, 4096}, {2048, 8192}, {128256, 2048}};
+  std::printf("\nmatvec m=1, GB/s of weights (%% of the same thread count's read bandwidth)\n");
+  std::printf("%-6s %-14s", "type", "rows x cols");
+  for (int n : thread_counts) std::printf("  %d thread(s)     ", n);
+  std::printf("\n");
+  for (DType t : types) {
+    for (const Shape& s : shapes) {
+      std::printf("%-6s %6lld x %-5lld", std::string(hearth::dtype_name(t)).c_str(), static_cast<long long>(s.n_rows),
+                  static_cast<long long>(s.n_cols));
+      for (size_t k = 0; k < thread_counts.size(); ++k) {
+        ThreadPool pool(thread_counts[k]);
+        Matmul mm(pool, level);
+        const double gbps = matvec_gbps(mm, t, s);
+        std::printf("  %6.1f (%5.1f%%)  ", gbps, 100.0 * gbps / roofline[k]);
+        std::fflush(stdout);
+      }
+      std::printf("\n");
+    }
+  }
+
+  if (prefill) {
+    std::printf("\nprefill 4096 x 4096, m=512, GFLOP/s\n");
+    for (DType t : types) {
+      std::printf("%-6s", std::string(hearth::dtype_name(t)).c_str());
+      for (int n : thread_counts) {
+        ThreadPool pool(n);
+        Matmul mm(pool, level);
+        std::printf("  %d thread(s): %6.1f", n, prefill_gflops(mm, t, {4096, 4096}, 512));
+        std::fflush(stdout);
+      }
+      std::printf("\n");
+    }
+  }
+  return 0;
+}

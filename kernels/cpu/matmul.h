@@ -1,0 +1,43 @@
+#pragma once
+// Matrix products of float activations with weight rows stored in any supported type.
+//   y[m, n_rows] = x[m, n_cols] · W[n_rows, n_cols]^T
+// W is row-major: row r is row_bytes(wt, n_cols) bytes at (uint8_t*)w + r * row_bytes.
+// Activations are converted once per call to the type the weight's dot product wants
+// (Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants, F32 for F32/F16/BF16), then rows of W are
+// split across the pool's threads. The kernel variant (AVX2/FMA or portable) is chosen at run
+// time from the CPU's features.
+#include <cstdint>
+#include <vector>
+
+#include "kernels/common/dtype.h"
+#include "kernels/cpu/kernel_status.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace hearth::kernels::cpu {
+
+enum class SimdLevel { kPortable, kAvx2 };
+
+// What this CPU supports (AVX2 + FMA + F16C), and an override for tests and benchmarks.
+SimdLevel detect_simd_level();
+
+class Matmul {
+ public:
+  explicit Matmul(ThreadPool& pool, SimdLevel level = detect_simd_level()) : pool_(pool), level_(level) {}
+
+  KernelStatus run(DType wt, const void* w, int64_t n_rows, int64_t n_cols, const float* x, int64_t m, float* y);
+
+  SimdLevel level() const { return level_; }
+  ThreadPool& pool() { return pool_; }
+
+ private:
+  ThreadPool& pool_;
+  SimdLevel level_;
+  std::vector<uint8_t> scratch_;  // quantized activations, reused between calls
+};
+
+// Dot product of one stored row with float activations, n elements (a whole number of blocks),
+// computed in float32 via the matmul kernels' path; for tests of single rows.
+KernelStatus vec_dot(DType wt, const void* w_row, const float* x, int64_t n, float* out,
+                     SimdLevel level = detect_simd_level());
+
+}  // namespace hearth::kernels::cpu

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages Hearth needs to build and test, skipping what is present.
+# Usage: scripts/install-deps.sh            (build + run)
+#        scripts/install-deps.sh --test     (also the test-only tools: sanitizers, fuzzing, NumPy reference)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git file
+  qt6-base-dev qt6-declarative-dev qml6-module-qtquick qml6-module-qtquick-controls
+  qml6-module-qtquick-layouts qml6-module-qtquick-window qml6-module-qtqml-workerscript
+  qml6-module-qtquick-templates
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
+  libpcre2-dev libxxhash-dev libzstd-dev libsqlite3-dev libcli11-dev
+)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(clang libclang-rt-dev python3 python3-numpy python3-sentencepiece)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "Installing: ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
