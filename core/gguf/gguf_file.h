@@ -44,6 +44,8 @@ struct TensorInfo {
 class GgufFile {
  public:
   // Memory-maps and validates the file. Throws hearth::FormatError / hearth::Error.
+  // Special token ids (tokenizer.ggml.*_token_id) must be < the vocabulary size, except the
+  // "no token" value -1, which llama.cpp stores as 0xFFFFFFFF in uint32 fields.
   static GgufFile open(const std::filesystem::path& path, const Limits& limits = {});
   // Parses and validates an in-memory copy (tests, fuzzing).
   static GgufFile from_bytes(std::vector<uint8_t> bytes, const Limits& limits = {});
@@ -53,6 +55,8 @@ class GgufFile {
   ~GgufFile();
 
   uint32_t version() const;
+  // general.alignment (uint32): a power of two from 1 to 65536, default 32. Larger values are
+  // rejected as corrupt (see kMaxAlignment in gguf_file_impl.h).
   uint64_t alignment() const;
   uint64_t file_size() const;
   uint64_t data_offset() const;  // start of the tensor data section in the file

@@ -2,6 +2,7 @@
 // tensor data is then produced one tensor at a time by its fill callback into a reused buffer,
 // so peak memory is one tensor, not the model. Files are written to "<path>.tmp" and renamed
 // into place, so a crash never leaves a half-written model under the real name.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <system_error>

@@ -258,14 +258,18 @@ struct WeightDistribution {
   float std_dev = 0.02f;
 };
 
-WeightDistribution distribution_for(SynthTensorKind kind, const ModelPreset& p) {
+WeightDistribution distribution_for(SynthTensorKind kind, const ModelPreset& p, uint64_t row_length) {
   switch (kind) {
     case SynthTensorKind::kEmbedding:
     case SynthTensorKind::kOutput:
       // With a unit-RMS final hidden state, logits then have a standard deviation of about 3:
       // spread enough that sampling is not uniform, not so much that it is greedy.
       return {0.0f, 3.0f / std::sqrt(static_cast<float>(p.n_embd))};
-    case SynthTensorKind::kMatrix: return {0.0f, 0.02f};
+    case SynthTensorKind::kMatrix:
+      // 1/sqrt(fan-in): each projection maps unit-RMS inputs to unit-RMS outputs (0.022 for a
+      // 2048-wide row), so every layer moves the residual stream as much as a trained one does
+      // and a tied model does not just echo its input token's embedding.
+      return {0.0f, 1.0f / std::sqrt(static_cast<float>(row_length))};
     case SynthTensorKind::kNorm: return {1.0f, 0.05f};
     case SynthTensorKind::kBias: return {0.0f, 0.02f};
     case SynthTensorKind::kRopeFactors: return {1.0f, 0.0f};  // computed, not random
@@ -459,7 +463,7 @@ void add_synth_model(gguf::GgufWriter& writer, const ModelPreset& preset, const 
     const uint64_t row_length = t.dims[0];
     const uint64_t n_rows = t.dims.size() > 1 ? t.dims[1] : 1;
     const uint64_t tensor_seed = mix64(options.seed ^ fnv1a64(t.name));
-    const WeightDistribution dist = distribution_for(t.kind, preset);
+    const WeightDistribution dist = distribution_for(t.kind, preset, row_length);
     std::vector<float> fixed_values;  // rope factors: computed, not random
     if (t.kind == SynthTensorKind::kRopeFactors) {
       fixed_values = llama3_rope_factors(*preset.rope_scaling, preset.head_dim, preset.rope_base);

@@ -9,7 +9,8 @@ namespace hearth {
 BpeTokenizer::BpeTokenizer(Vocabulary vocab)
     : vocab_(std::move(vocab)), pre_tokenizer_(vocab_.pre), specials_(vocab_) {
   ignore_merges_ = vocab_.pre == "llama-bpe" || vocab_.pre == "llama3" || vocab_.pre == "llama-v3";
-  for (TokenId id = 0; id < vocab_.size(); ++id) token_ids_.emplace(vocab_.tokens[id], id);
+  for (TokenId id = 0; id < vocab_.size(); ++id) token_ids_.insert(vocab_.tokens[id], id);
+  for (int b = 0; b < 256; ++b) byte_ids_[b] = token_ids_.find(byte_map_.char_of(static_cast<uint8_t>(b)));
   merges_.reserve(vocab_.merges.size());
   for (size_t rank = 0; rank < vocab_.merges.size(); ++rank) {
     const std::string_view merge = vocab_.merges[rank];
@@ -18,12 +19,12 @@ BpeTokenizer::BpeTokenizer(Vocabulary vocab)
     bool found = false;
     for (size_t at = merge.find(' '); at != std::string_view::npos && !found; at = merge.find(' ', at + 1)) {
       const std::string_view left = merge.substr(0, at), right = merge.substr(at + 1);
-      const auto l = token_ids_.find(left), r = token_ids_.find(right);
-      if (l == token_ids_.end() || r == token_ids_.end()) continue;
-      const auto joined = token_ids_.find(std::string(left) + std::string(right));
-      if (joined == token_ids_.end()) continue;
+      const TokenId l = token_ids_.find(left), r = token_ids_.find(right);
+      if (l < 0 || r < 0) continue;
+      const TokenId joined = token_ids_.find(std::string(left) + std::string(right));
+      if (joined < 0) continue;
       // A repeated pair keeps its first (best) rank.
-      merges_.emplace(pair_key(l->second, r->second), Merge{static_cast<int32_t>(rank), joined->second});
+      merges_.emplace(pair_key(l, r), Merge{static_cast<int32_t>(rank), joined});
       found = true;
     }
     if (!found) {
@@ -36,7 +37,7 @@ BpeTokenizer::BpeTokenizer(Vocabulary vocab)
 std::vector<TokenId> BpeTokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
   std::vector<TokenId> out;
   out.reserve(text.size() / 3 + 2);
-  if (add_bos && vocab_.add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
+  if (add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
   for (const TextFragment& fragment : specials_.split(text, parse_special)) {
     if (fragment.token >= 0) {
       out.push_back(fragment.token);
@@ -44,7 +45,7 @@ std::vector<TokenId> BpeTokenizer::encode(std::string_view text, bool add_bos, b
     }
     for (std::string_view word : pre_tokenizer_.split(fragment.text)) encode_word(word, out);
   }
-  if (add_bos && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);
+  if (add_bos && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);  // the model's framing
   return out;
 }
 
@@ -69,8 +70,8 @@ void BpeTokenizer::merge_word(std::string_view word, std::vector<TokenId>& out) 
   std::string spelled;
   byte_map_.encode(word, spelled);
   if (ignore_merges_) {
-    if (const auto it = token_ids_.find(spelled); it != token_ids_.end()) {
-      out.push_back(it->second);
+    if (const TokenId id = token_ids_.find(spelled); id >= 0) {
+      out.push_back(id);
       return;
     }
   }
@@ -90,9 +91,8 @@ void BpeTokenizer::merge_word(std::string_view word, std::vector<TokenId>& out) 
   std::vector<Symbol> symbols;
   symbols.reserve(word.size());
   for (size_t i = 0; i < word.size(); ++i) {
-    const auto it = token_ids_.find(byte_map_.char_of(static_cast<uint8_t>(word[i])));
     const auto index = static_cast<int32_t>(i);
-    symbols.push_back({it == token_ids_.end() ? -1 : it->second, index - 1,
+    symbols.push_back({byte_ids_[static_cast<uint8_t>(word[i])], index - 1,
                        i + 1 < word.size() ? index + 1 : -1});
   }
   std::vector<Candidate> heap;

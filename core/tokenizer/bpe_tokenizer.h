@@ -3,6 +3,7 @@
 // (only for trusted text), the rest is cut into words by the pre-tokenizer regexes, each word's
 // bytes are spelled as GPT-2 byte characters, and the adjacent pair with the lowest merge rank is
 // merged until no pair has a rank (ties: leftmost). Results are cached per word.
+#include <array>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/tokenizer/byte_level.h"
+#include "core/tokenizer/piece_table.h"
 #include "core/tokenizer/pre_tokenizer.h"
 #include "core/tokenizer/special_tokens.h"
 #include "core/tokenizer/vocabulary.h"
@@ -48,7 +50,8 @@ class BpeTokenizer final : public Tokenizer {
   PreTokenizer pre_tokenizer_;
   ByteLevelMap byte_map_;
   SpecialTokenMatcher specials_;
-  std::unordered_map<std::string_view, TokenId> token_ids_;  // views into vocab_.tokens
+  PieceTable token_ids_;              // views into vocab_.tokens
+  std::array<TokenId, 256> byte_ids_{};  // the token of each byte's character, or -1
   std::unordered_map<uint64_t, Merge> merges_;               // (left id, right id) -> rank, result
   bool ignore_merges_ = false;  // Llama 3: a word that is a token is that token, merges or not
 

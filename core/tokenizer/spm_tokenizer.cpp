@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unordered_map>
 
 #include "core/common/error.h"
 #include "core/tokenizer/utf8.h"
@@ -10,6 +11,7 @@ namespace hearth {
 namespace {
 
 constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581 LOWER ONE EIGHTH BLOCK
+constexpr size_t kMaxCachedWordBytes = 64;
 constexpr std::string_view kUnknownSurface = " \xE2\x81\x87 ";  // " ⁇ ", as SentencePiece decodes <unk>
 
 // "<0x41>" -> 0x41; -1 when the text is not a byte token's.
@@ -58,18 +60,23 @@ struct SpmTokenizer::Workspace {
   std::vector<Symbol> symbols;
   std::vector<Pair> heap;
   // Unused pieces are split back into the two parts that formed them (SentencePiece "resegment").
-  std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>> unused_parts;
+  std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>, PieceHash> unused_parts;
+  // Word cache of one fragment: word (a view into `normalized`) -> index into word_spans, which
+  // holds (offset, count) in cached_ids.
+  PieceTable words;
+  std::vector<std::pair<size_t, size_t>> word_spans;
+  std::vector<TokenId> cached_ids;
 };
 
-SpmTokenizer::SpmTokenizer(Vocabulary vocab) : vocab_(std::move(vocab)), specials_(vocab_) {
+SpmTokenizer::SpmTokenizer(Vocabulary vocab, bool split_words) : vocab_(std::move(vocab)), specials_(vocab_) {
   byte_tokens_.fill(-1);
   bool inner_space = false;
   for (TokenId id = 0; id < vocab_.size(); ++id) {
     const std::string_view text = vocab_.tokens[id];
     const TokenType type = vocab_.type_of(id);
-    all_pieces_.emplace(text, id);  // first id wins for duplicated texts
+    all_pieces_.insert(text, id);  // first id wins for duplicated texts
     if (type == TokenType::kNormal || type == TokenType::kUserDefined || type == TokenType::kUnused) {
-      mergeable_.emplace(text, id);
+      mergeable_.insert(text, id);
       inner_space = inner_space || has_inner_space(text);
     }
     if (type == TokenType::kByte) {
@@ -80,13 +87,13 @@ SpmTokenizer::SpmTokenizer(Vocabulary vocab) : vocab_(std::move(vocab)), special
       }
     }
   }
-  split_before_space_ = !inner_space;
+  split_before_space_ = split_words && !inner_space;
 }
 
 std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
   std::vector<TokenId> out;
   out.reserve(text.size() / 3 + 2);
-  if (add_bos && vocab_.add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
+  if (add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
   Workspace ws;
   // The dummy prefix goes at the start and after each special token, as llama.cpp does.
   bool after_special = true;
@@ -99,7 +106,7 @@ std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_bos, b
     encode_fragment(fragment.text, vocab_.add_space_prefix && after_special, ws, out);
     after_special = false;
   }
-  if (add_bos && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);
+  if (add_bos && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);  // the model's framing
   return out;
 }
 
@@ -132,14 +139,35 @@ void SpmTokenizer::encode_fragment(std::string_view text, bool add_prefix, Works
     encode_chunk(all, ws, out);
     return;
   }
-  // Chunks start at each U+2581 that follows a character other than U+2581.
+  // Chunks start at each U+2581 that follows a character other than U+2581. Words repeat, so
+  // each distinct short word of this fragment is merged once.
+  ws.words.clear();
+  ws.word_spans.clear();
+  ws.cached_ids.clear();
+  const auto encode_word = [&](std::string_view word) {
+    if (word.size() > kMaxCachedWordBytes) {
+      encode_chunk(word, ws, out);
+      return;
+    }
+    if (const int32_t known = ws.words.find(word); known >= 0) {
+      const auto [offset, count] = ws.word_spans[known];
+      const auto first = ws.cached_ids.begin() + static_cast<std::ptrdiff_t>(offset);
+      out.insert(out.end(), first, first + static_cast<std::ptrdiff_t>(count));
+      return;
+    }
+    const size_t before = out.size();
+    encode_chunk(word, ws, out);
+    ws.words.insert(word, static_cast<int32_t>(ws.word_spans.size()));
+    ws.word_spans.emplace_back(ws.cached_ids.size(), out.size() - before);
+    ws.cached_ids.insert(ws.cached_ids.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
+  };
   size_t chunk_start = 0;
   for (size_t at = all.find(kSpace, 1); at != std::string_view::npos; at = all.find(kSpace, at + 1)) {
     if (all.substr(at - kSpace.size(), kSpace.size()) == kSpace) continue;
-    encode_chunk(all.substr(chunk_start, at - chunk_start), ws, out);
+    encode_word(all.substr(chunk_start, at - chunk_start));
     chunk_start = at;
   }
-  encode_chunk(all.substr(chunk_start), ws, out);
+  encode_word(all.substr(chunk_start));
 }
 
 void SpmTokenizer::try_add_pair(std::string_view chunk, int32_t left, int32_t right, Workspace& ws) const {
@@ -147,12 +175,12 @@ void SpmTokenizer::try_add_pair(std::string_view chunk, int32_t left, int32_t ri
   const auto& l = ws.symbols[left];
   const auto& r = ws.symbols[right];
   const std::string_view merged = chunk.substr(l.start, l.length + r.length);
-  const auto it = mergeable_.find(merged);
-  if (it == mergeable_.end()) return;
-  ws.heap.push_back({vocab_.score_of(it->second), left, right, static_cast<uint32_t>(merged.size())});
+  const TokenId id = mergeable_.find(merged);
+  if (id < 0) return;
+  ws.heap.push_back({vocab_.score_of(id), left, right, static_cast<uint32_t>(merged.size())});
   std::push_heap(ws.heap.begin(), ws.heap.end(), Workspace::worse);
-  if (vocab_.type_of(it->second) == TokenType::kUnused) {
-    ws.unused_parts[it->first] = {chunk.substr(l.start, l.length), chunk.substr(r.start, r.length)};
+  if (vocab_.type_of(id) == TokenType::kUnused) {
+    ws.unused_parts[vocab_.tokens[id]] = {chunk.substr(l.start, l.length), chunk.substr(r.start, r.length)};
   }
 }
 
@@ -193,8 +221,8 @@ void SpmTokenizer::encode_chunk(std::string_view chunk, Workspace& ws, std::vect
 }
 
 void SpmTokenizer::emit_symbol(std::string_view piece, Workspace& ws, std::vector<TokenId>& out) const {
-  if (const auto it = mergeable_.find(piece); it != mergeable_.end()) {
-    if (vocab_.type_of(it->second) == TokenType::kUnused) {
+  if (const TokenId id = mergeable_.find(piece); id >= 0) {
+    if (vocab_.type_of(id) == TokenType::kUnused) {
       if (const auto parts = ws.unused_parts.find(piece); parts != ws.unused_parts.end()) {
         const auto [l, r] = parts->second;  // copy: the recursion may rehash the map
         emit_symbol(l, ws, out);
@@ -202,11 +230,11 @@ void SpmTokenizer::emit_symbol(std::string_view piece, Workspace& ws, std::vecto
         return;
       }
     }
-    out.push_back(it->second);
+    out.push_back(id);
     return;
   }
-  if (const auto it = all_pieces_.find(piece); it != all_pieces_.end()) {
-    out.push_back(it->second);
+  if (const TokenId id = all_pieces_.find(piece); id >= 0) {
+    out.push_back(id);
     return;
   }
   if (!has_byte_tokens_) {

@@ -6,13 +6,16 @@
 //
 // Speed: merges run on a linked list of symbols with a heap of candidate pairs (O(n log n)). When
 // no mergeable piece has U+2581 right after another character, no merge can cross the point
-// before a word's U+2581, so each word is merged on its own: same result, small heaps.
+// before a word's U+2581, so each word is merged on its own: same result, small heaps, and each
+// distinct word of a text is merged once. (Unused pieces are split back into the parts that formed
+// them within their word; SentencePiece keeps that record for the whole text, which differs only
+// when one unused piece forms from different parts in different words.)
 #include <array>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "core/tokenizer/piece_table.h"
 #include "core/tokenizer/special_tokens.h"
 #include "core/tokenizer/vocabulary.h"
 
@@ -20,7 +23,8 @@ namespace hearth {
 
 class SpmTokenizer final : public Tokenizer {
  public:
-  explicit SpmTokenizer(Vocabulary vocab);  // vocab must be validated
+  // vocab must be validated. split_words false always merges whole fragments (tests compare both).
+  explicit SpmTokenizer(Vocabulary vocab, bool split_words = true);
 
   std::vector<TokenId> encode(std::string_view text, bool add_bos, bool parse_special) const override;
   std::string token_to_piece(TokenId id, bool render_special = false) const override;
@@ -47,8 +51,8 @@ class SpmTokenizer final : public Tokenizer {
 
   Vocabulary vocab_;
   // Views into vocab_.tokens. Pieces merges may produce (normal, user-defined, unused), and all.
-  std::unordered_map<std::string_view, TokenId> mergeable_;
-  std::unordered_map<std::string_view, TokenId> all_pieces_;
+  PieceTable mergeable_;
+  PieceTable all_pieces_;
   std::array<TokenId, 256> byte_tokens_{};
   bool has_byte_tokens_ = false;
   bool split_before_space_ = false;

@@ -25,6 +25,9 @@ class Tokenizer {
   static std::unique_ptr<Tokenizer> from_gguf(const gguf::GgufFile& file);
   virtual ~Tokenizer() = default;
 
+  // add_bos: put BOS first (when the model has one; callers usually pass add_bos_by_default()),
+  // and, for models whose tokenizer.ggml.add_eos_token is set, EOS last. parse_special: the text
+  // is trusted template text, so control and user-defined token texts in it become those tokens.
   virtual std::vector<TokenId> encode(std::string_view text, bool add_bos, bool parse_special) const = 0;
   // The bytes this token stands for (a byte token gives its single byte; a control token gives
   // its text only when `render_special`). May be a partial UTF-8 sequence.

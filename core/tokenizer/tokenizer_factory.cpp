@@ -1,5 +1,6 @@
 // Tokenizer::from_gguf: the tokenizer.ggml.* keys -> Vocabulary -> a tokenizer. Kept apart from
 // vocabulary.cpp so code that builds vocabularies by hand does not link the GGUF reader.
+#include <cstdint>
 #include <string>
 
 #include "core/common/error.h"
@@ -13,7 +14,8 @@ namespace {
 TokenId read_token_id(const gguf::GgufFile& file, const std::string& key, TokenId fallback) {
   const std::optional<int64_t> value = file.get_int(key);
   if (!value) return fallback;
-  if (*value < 0) return -1;  // some converters write -1 for "none"
+  // Converters write -1 for "none", which an unsigned key holds as 0xFFFFFFFF.
+  if (*value < 0 || *value == UINT32_MAX) return -1;
   if (*value > INT32_MAX) throw FormatError("tokenizer: " + key + " = " + std::to_string(*value) + " is too large");
   return static_cast<TokenId>(*value);
 }
@@ -64,6 +66,7 @@ Vocabulary vocabulary_from_gguf(const gguf::GgufFile& file) {
   vocab.eom = read_token_id(file, "tokenizer.ggml.eom_token_id", vocab.eom);
   vocab.unk = read_token_id(file, "tokenizer.ggml.unknown_token_id", vocab.unk);
   vocab.pad = read_token_id(file, "tokenizer.ggml.padding_token_id", vocab.pad);
+  if (vocab.pad >= vocab.size()) vocab.pad = -1;  // unused here; not worth rejecting a model for
   vocab.add_bos = file.get_bool("tokenizer.ggml.add_bos_token").value_or(vocab.add_bos);
   vocab.add_eos = file.get_bool("tokenizer.ggml.add_eos_token").value_or(vocab.add_eos);
   vocab.add_space_prefix = file.get_bool("tokenizer.ggml.add_space_prefix").value_or(vocab.add_space_prefix);

@@ -33,8 +33,8 @@ struct Vocabulary {
   std::vector<TokenType> types;          // empty (all normal), or one per token
   std::vector<std::string> merges;       // byte-level BPE: "left right", best (rank 0) first
   TokenId bos = -1, eos = -1, eot = -1, eom = -1, unk = -1, pad = -1;
-  bool add_bos = false;                  // encode(add_bos=true) adds BOS only when this is set...
-  bool add_eos = false;                  // ...and EOS after the text when this is set
+  bool add_bos = false;                  // tokenizer.ggml.add_bos_token: add_bos_by_default()
+  bool add_eos = false;                  // encode(add_bos=true) also appends EOS when this is set
   bool add_space_prefix = true;          // SentencePiece dummy prefix: "Hi" is encoded as " Hi"
 
   // Throws FormatError: no tokens, array lengths that differ, ids outside [0, size).

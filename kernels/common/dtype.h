@@ -51,11 +51,14 @@ constexpr std::string_view ggml_type_name(uint32_t id) {
   return id < std::size(names) ? names[id] : std::string_view("unknown");
 }
 
-// Bytes of a row of `n` elements; nullopt if n is not a whole number of blocks.
+// Bytes of a row of `n` elements; nullopt if n is not a whole number of blocks or the byte
+// count does not fit in 64 bits (n may come from an untrusted file).
 constexpr std::optional<uint64_t> row_bytes(DType t, uint64_t n) {
   const auto tr = traits(t);
   if (n % tr.block_elements != 0) return std::nullopt;
-  return n / tr.block_elements * tr.block_bytes;
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(n / tr.block_elements, uint64_t{tr.block_bytes}, &bytes)) return std::nullopt;
+  return bytes;
 }
 
 }  // namespace hearth

@@ -2,8 +2,10 @@
 #include "kernels/cpu/activation_quant.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/cpu/dot_avx2.h"
+#include "kernels/cpu/dot_portable.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/quant_blocks.h"
 
@@ -21,6 +23,21 @@ void quantize_activations_q8_K(const float* x, void* dst, int64_t n, SimdLevel l
   if (level == SimdLevel::kAvx2) return avx2::quantize_activations_q8_K(x, dst, n);
 #endif
   portable::quantize_activations_q8_K(x, dst, n);
+}
+
+void quantize_q8_0_activation_row(const float* x, void* row, int64_t n, SimdLevel level) {
+  quantize_activations_q8_0(x, row, n, level);
+  const Q8_0ActivationRow layout = q8_0_activation_row(n);
+  uint8_t* bytes = static_cast<uint8_t*>(row);
+  const BlockQ8_0* blocks = static_cast<const BlockQ8_0*>(row);
+  for (int64_t b = 0; b < n / kQK8_0; ++b) {
+    const float scale = half_to_float(blocks[b].d);
+    int32_t sum = 0;
+    for (int i = 0; i < kQK8_0; ++i) sum += blocks[b].qs[i];
+    sum *= 8;
+    std::memcpy(bytes + layout.scales_offset + 4 * b, &scale, 4);
+    std::memcpy(bytes + layout.sums_offset + 4 * b, &sum, 4);
+  }
 }
 
 namespace portable {

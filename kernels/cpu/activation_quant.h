@@ -16,6 +16,10 @@ namespace hearth::kernels::cpu {
 
 // n floats -> n / 32 BlockQ8_0 at dst. n must be a multiple of 32.
 void quantize_activations_q8_0(const float* x, void* dst, int64_t n, SimdLevel level);
+// n floats -> one activation row of the Q8_0 kernels (layout: q8_0_activation_row(n) in
+// dot_portable.h): the blocks quantize_activations_q8_0 writes, then their float scales and
+// 8 * quant sums. n must be a multiple of 32.
+void quantize_q8_0_activation_row(const float* x, void* row, int64_t n, SimdLevel level);
 // n floats -> n / 256 BlockQ8_K at dst. n must be a multiple of 256.
 void quantize_activations_q8_K(const float* x, void* dst, int64_t n, SimdLevel level);
 

@@ -5,7 +5,7 @@
 //
 // A kernel computes the dot products of ONE weight row (n elements, stored in the weight type)
 // with nx activation rows (nx in [1, kMaxDotRows]) already converted to the activation format
-// the weight type wants (see activation_format()):
+// the weight type wants (see activation_format(); Q8_0 rows use the q8_0_activation_row layout):
 //   out[j] = w · x_j,   x_j at (const uint8_t*)x + j * x_stride.
 // Loading a weight row once for several activation rows is what makes small batches cheap.
 #include <cstddef>
@@ -31,6 +31,23 @@ constexpr DType activation_format(DType weight) {
     case DType::Q6_K: return DType::Q8_K;
     default: return DType::F32;
   }
+}
+
+// Activation rows of the Q8_0 kernels (Q4_0 and Q8_0 weights): the n / 32 BlockQ8_0 of the
+// row, then per block its scale as a float and 8 * (sum of its 32 quants) as an int32. Both are
+// fixed for the whole call, so they are computed once (quantize_q8_0_activation_row) instead
+// of in every weight row's loop: the float saves an fp16 conversion per block, the sum lets
+// Q4_0 multiply its unsigned nibbles directly (sum (q - 8) x = sum q x - 8 sum x).
+// The portable kernels read only the blocks.
+struct Q8_0ActivationRow {
+  size_t scales_offset;  // float[n / 32]
+  size_t sums_offset;    // int32_t[n / 32]
+  size_t bytes;          // row stride
+};
+constexpr Q8_0ActivationRow q8_0_activation_row(int64_t n) {
+  const size_t blocks = static_cast<size_t>(n) / 32;
+  const size_t scales = (blocks * 34 + 3) / 4 * 4;
+  return {scales, scales + 4 * blocks, scales + 8 * blocks};
 }
 
 // Exact IEEE binary16 -> binary32 (every half is representable as a float), for the scalar path.

@@ -8,6 +8,7 @@
 // loaded from memory once and unpacked once for all activation rows. With large m (prefill) the
 // tile is re-read from L2 for every activation group instead of from memory.
 #include <algorithm>
+#include <optional>
 
 #include "kernels/cpu/activation_quant.h"
 #include "kernels/cpu/dot_avx2.h"
@@ -60,10 +61,21 @@ SimdLevel usable_level(SimdLevel requested) {
 
 bool is_known_dtype(DType t) { return dtype_traits(static_cast<uint32_t>(t)).has_value(); }
 
+// Bytes of one activation row in a kernel format, or nullopt if n is not whole blocks (or so
+// large that no buffer could hold a row).
+std::optional<uint64_t> activation_row_bytes(DType format, int64_t n) {
+  if (n > (int64_t{1} << 40)) return std::nullopt;
+  if (format == DType::Q8_0) {
+    if (n % 32 != 0) return std::nullopt;
+    return q8_0_activation_row(n).bytes;
+  }
+  return row_bytes(format, static_cast<uint64_t>(n));
+}
+
 // One activation row (n floats) into its format at dst.
 void quantize_activation_row(DType format, const float* x, void* dst, int64_t n, SimdLevel level) {
   if (format == DType::Q8_0) {
-    quantize_activations_q8_0(x, dst, n, level);
+    quantize_q8_0_activation_row(x, dst, n, level);
   } else {
     quantize_activations_q8_K(x, dst, n, level);
   }
@@ -80,7 +92,7 @@ KernelStatus Matmul::run(DType wt, const void* w, int64_t n_rows, int64_t n_cols
   if (n_rows <= 0 || n_cols <= 0 || m <= 0) return KernelStatus::kBadSize;
   const DType format = activation_format(wt);
   const auto w_row_bytes = row_bytes(wt, static_cast<uint64_t>(n_cols));
-  const auto x_row_bytes = row_bytes(format, static_cast<uint64_t>(n_cols));
+  const auto x_row_bytes = activation_row_bytes(format, n_cols);
   if (!w_row_bytes || !x_row_bytes) return KernelStatus::kBadSize;
 
   // Activations in the kernel's format: the caller's floats, or quantized rows in scratch_.
@@ -131,7 +143,7 @@ KernelStatus vec_dot(DType wt, const void* w_row, const float* x, int64_t n, flo
   if (dot == nullptr) return KernelStatus::kUnsupportedType;
   if (n <= 0) return KernelStatus::kBadSize;
   const DType format = activation_format(wt);
-  const auto x_row_bytes = row_bytes(format, static_cast<uint64_t>(n));
+  const auto x_row_bytes = activation_row_bytes(format, n);
   if (!row_bytes(wt, static_cast<uint64_t>(n)) || !x_row_bytes) return KernelStatus::kBadSize;
   if (format == DType::F32) {
     dot(w_row, x, *x_row_bytes, 1, n, out);

@@ -3,7 +3,8 @@
 //   Q6_K: 16 sub-blocks of 16, x = d * sc * (q - 32), int8 sc per sub-block.
 //   Q8_K: x = d * q with a float d (activations; bsums feed the K-quant dot products).
 // Quantizing searches each sub-block's scale (and min) for the least (importance-weighted)
-// squared error, then quantizes those scales against the super-block's fp16 d / dmin, then
+// squared error, then quantizes those scales against the super-block's fp16 d / dmin (for
+// Q4_K / Q5_K picking, per sub-block, the best of the 6-bit codes just below and above), then
 // re-rounds every element against the scales actually stored.
 #include <algorithm>
 #include <cmath>
@@ -56,15 +57,13 @@ int round_to_int(float v, float lo, float hi) { return static_cast<int>(round_sm
 // sum w (x - x̂)^2 over one sub-block of 32 for x̂ = step * q - offset with the nearest q.
 float sub_block_error(const float* x, const float* w, float step, float offset, float nmax) {
   const float inv_step = step > 0 ? 1 / step : 0;
-  float err[8] = {};
-  for (int i = 0; i < kSubSize; i += 8) {
-    for (int k = 0; k < 8; ++k) {
-      const float q = round_small(clamp_nan_to_lo((x[i + k] + offset) * inv_step, 0, nmax));
-      const float diff = x[i + k] - (step * q - offset);
-      err[k] += w[i + k] * diff * diff;
-    }
+  float err[kSubSize];
+  for (int i = 0; i < kSubSize; ++i) {
+    const float q = round_small(clamp_nan_to_lo((x[i] + offset) * inv_step, 0, nmax));
+    const float diff = x[i] - (step * q - offset);
+    err[i] = w[i] * diff * diff;
   }
-  return ((err[0] + err[1]) + (err[2] + err[3])) + ((err[4] + err[5]) + (err[6] + err[7]));
+  return tree_sum<kSubSize>(err);
 }
 
 // ---- Q4_K / Q5_K quantization of one super-block ---------------------------------------------
@@ -217,11 +216,19 @@ void dequantize_q6_k(const void* src, float* dst, int64_t n_blocks) {
     std::memcpy(&blk, bytes + b * sizeof blk, sizeof blk);
     const float d = fp16_to_fp32(blk.d);
     float* y = dst + b * kQK_K;
-    for (int e = 0; e < kQK_K; ++e) {
-      const int h = e / 128, r = e % 128, l = r % 32, k = r / 32;
-      const int low = (blk.ql[64 * h + l + 32 * (k & 1)] >> (4 * (k / 2))) & 0xF;
-      const int high = (blk.qh[32 * h + l] >> (2 * k)) & 3;
-      y[e] = d * static_cast<float>(blk.scales[e / 16]) * static_cast<float>((low | (high << 4)) - 32);
+    for (int h = 0; h < 2; ++h) {
+      for (int k = 0; k < 4; ++k) {  // quarter k of half h: elements 128h + 32k + l
+        const uint8_t* ql = blk.ql + 64 * h + 32 * (k & 1);
+        const uint8_t* qh = blk.qh + 32 * h;
+        const int low_shift = 4 * (k / 2), high_shift = 2 * k;
+        float* yq = y + 128 * h + 32 * k;
+        const float step0 = d * static_cast<float>(blk.scales[8 * h + 2 * k]);
+        const float step1 = d * static_cast<float>(blk.scales[8 * h + 2 * k + 1]);
+        for (int l = 0; l < 32; ++l) {
+          const int q = ((ql[l] >> low_shift) & 0xF) | (((qh[l] >> high_shift) & 3) << 4);
+          yq[l] = (l < 16 ? step0 : step1) * static_cast<float>(q - 32);
+        }
+      }
     }
   }
 }

@@ -7,37 +7,24 @@
 namespace hearth::kernels::cpu::detail {
 namespace {
 
-// Sums are kept in kLanes independent partial sums so the compiler can vectorize the inner
-// loops without reassociating float additions (no -ffast-math here).
-constexpr int kLanes = 8;
-
 struct LevelSums {
   float wl = 0;   // sum w * l
   float wll = 0;  // sum w * l^2
   float wxl = 0;  // sum w * x * l
 };
 
-// Sums for the levels l_i = round(clamp((x_i - offset) * inv_scale, lo, hi)).
+// Sums for the levels l_i = round(clamp((x_i - offset) * inv_scale, lo, hi)). Products go to
+// arrays summed by tree_sum (see there why).
 template <int N>
 LevelSums level_sums(const float* x, const float* w, float offset, float inv_scale, float lo, float hi) {
-  static_assert(N % kLanes == 0);
-  float wl[kLanes] = {}, wll[kLanes] = {}, wxl[kLanes] = {};
-  for (int i = 0; i < N; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      const float l = round_small(clamp_nan_to_lo((x[i + j] - offset) * inv_scale, lo, hi));
-      const float wi = w[i + j];
-      wl[j] += wi * l;
-      wll[j] += wi * l * l;
-      wxl[j] += wi * x[i + j] * l;
-    }
+  float wl[N], wll[N], wxl[N];
+  for (int i = 0; i < N; ++i) {
+    const float l = round_small(clamp_nan_to_lo((x[i] - offset) * inv_scale, lo, hi));
+    wl[i] = w[i] * l;
+    wll[i] = wl[i] * l;
+    wxl[i] = wl[i] * x[i];
   }
-  LevelSums s;
-  for (int j = 0; j < kLanes; ++j) {
-    s.wl += wl[j];
-    s.wll += wll[j];
-    s.wxl += wxl[j];
-  }
-  return s;
+  return {tree_sum<N>(wl), tree_sum<N>(wll), tree_sum<N>(wxl)};
 }
 
 // Running best of the asymmetric fit x ≈ a * l + b (b = -min <= 0). Float arithmetic: the

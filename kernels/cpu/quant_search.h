@@ -49,4 +49,18 @@ ScaleMin fit_scale_min(const float* x, const float* w, int nmax, SearchGrid grid
 template <int N>
 float fit_symmetric_scale(const float* x, const float* w, int n_neg, int n_pos, SearchGrid grid);
 
+// Sum of a[0..N) (N a power of two) by pairwise halving; overwrites a. Every halving is a loop
+// of constant length, which vectorizes at -O2 and -O3 without -ffast-math; a running float sum
+// does not (at -O3 GCC even makes it a slow in-order vector reduction).
+template <int N>
+float tree_sum(float* a) {
+  static_assert(N > 0 && (N & (N - 1)) == 0);
+  if constexpr (N == 1) {
+    return a[0];
+  } else {
+    for (int i = 0; i < N / 2; ++i) a[i] += a[i + N / 2];
+    return tree_sum<N / 2>(a);
+  }
+}
+
 }  // namespace hearth::kernels::cpu::detail

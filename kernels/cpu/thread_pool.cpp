@@ -1,8 +1,33 @@
 #include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define HEARTH_CPU_RELAX() _mm_pause()
+#else
+#define HEARTH_CPU_RELAX() std::this_thread::yield()
+#endif
 
 namespace hearth::kernels::cpu {
+
+namespace {
+
+// How long an idle worker keeps spinning before it sleeps: long enough to cover the gap between
+// two kernels of a decode step, short enough not to burn a core while the user reads.
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(2000);
+// Chunks per thread: enough to balance uneven progress, few enough to keep per-chunk cost small.
+constexpr int64_t kChunksPerThread = 8;
+
+// Chunk `index` of an even split of [0, n) into `parts` pieces.
+std::pair<int64_t, int64_t> chunk(int64_t n, int64_t parts, int64_t index) {
+  const int64_t base = n / parts, extra = n % parts;
+  const int64_t begin = index * base + std::min<int64_t>(index, extra);
+  return {begin, begin + base + (index < extra ? 1 : 0)};
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   workers_.reserve(n_threads_ - 1);
@@ -12,20 +37,25 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
   }
   start_cv_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-namespace {
-// Chunk `index` of an even split of [0, n) into `parts` pieces.
-std::pair<int64_t, int64_t> chunk(int64_t n, int parts, int index) {
-  const int64_t base = n / parts, extra = n % parts;
-  const int64_t begin = index * base + std::min<int64_t>(index, extra);
-  return {begin, begin + base + (index < extra ? 1 : 0)};
+void ThreadPool::run_chunks(uint64_t generation, int thread_index) {
+  uint64_t c = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((c >> 32) != (generation & 0xFFFFFFFFu)) return;  // a newer job, or this one is over
+    const int64_t k = static_cast<int64_t>(c & 0xFFFFFFFFu);
+    if (k >= n_chunks_.load(std::memory_order_relaxed)) return;  // all chunks taken
+    if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    const auto [begin, end] = chunk(job_n_.load(std::memory_order_relaxed), n_chunks_.load(std::memory_order_relaxed), k);
+    (*job_)(begin, end, thread_index);
+    done_chunks_.fetch_add(1, std::memory_order_acq_rel);
+    c = claim_.load(std::memory_order_acquire);
+  }
 }
-}  // namespace
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
@@ -33,40 +63,52 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n, 0);
     return;
   }
-  {
-    std::lock_guard lock(mutex_);
-    job_ = &fn;
-    job_n_ = n;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+  const int64_t n_chunks = std::min<int64_t>(n, kChunksPerThread * n_threads_);
+  const uint64_t generation = ++last_generation_;
+  job_ = &fn;
+  job_n_.store(n, std::memory_order_relaxed);
+  n_chunks_.store(n_chunks, std::memory_order_relaxed);
+  done_chunks_.store(0, std::memory_order_relaxed);
+  claim_.store((generation & 0xFFFFFFFFu) << 32, std::memory_order_release);
+  generation_.store(generation, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+    std::lock_guard lock(mutex_);  // pairs with the predicate check of a worker going to sleep
   }
   start_cv_.notify_all();
-  const auto [begin, end] = chunk(n, n_threads_, 0);
-  if (begin < end) fn(begin, end, 0);
-  std::unique_lock lock(mutex_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
+  run_chunks(generation, 0);
+  // Only chunks already claimed by a worker remain; wait for them.
+  for (int spins = 0; done_chunks_.load(std::memory_order_acquire) != n_chunks; ++spins) {
+    if (spins < 4096) {
+      HEARTH_CPU_RELAX();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   job_ = nullptr;
 }
 
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t, int)>* job;
-    int64_t n;
-    {
+    uint64_t current = generation_.load(std::memory_order_acquire);
+    if (current == seen) {
+      const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
+      for (int i = 0; current == seen && !stop_.load(std::memory_order_relaxed); ++i) {
+        HEARTH_CPU_RELAX();
+        current = generation_.load(std::memory_order_acquire);
+        if ((i & 255) == 255 && std::chrono::steady_clock::now() > spin_until) break;
+      }
+    }
+    if (current == seen && !stop_.load()) {
       std::unique_lock lock(mutex_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-      n = job_n_;
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      start_cv_.wait(lock, [&] { return stop_.load() || generation_.load(std::memory_order_seq_cst) != seen; });
+      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      current = generation_.load(std::memory_order_acquire);
     }
-    const auto [begin, end] = chunk(n, n_threads_, index);
-    if (begin < end) (*job)(begin, end, index);
-    {
-      std::lock_guard lock(mutex_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+    if (stop_.load()) return;
+    seen = current;
+    run_chunks(current, index);
   }
 }
 

@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+sys.dont_write_bytecode = True  # keep the source tree clean of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from dequant import dequantize, dequantize_bytes, dequantize_rows  # noqa: E402

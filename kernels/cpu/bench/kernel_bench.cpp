@@ -2,9 +2,10 @@
 //
 // For each weight type and shape it reports GB/s of weight bytes streamed by Matmul::run with
 // m = 1 (decode), at 1 and 2 threads, and that as a fraction of the measured memory read
-// bandwidth (sum over a 1 GiB buffer). Each shape is replicated into enough copies to exceed
+// bandwidth (sum over a 1 GiB buffer). Both are the best of several trials. Each shape is replicated into enough copies to exceed
 // the last-level cache and the calls rotate through them, so weights come from DRAM as they do
-// in a real forward pass. Also reports prefill-shaped products (m = 512) in GFLOP/s.
+// in a real forward pass. Also reports the cost of small batches (m = 2, 4, 8) relative to
+// m = 1 and prefill-shaped products (m = 512) in GFLOP/s.
 //
 // Usage: hearth-kernel-bench [--types q4_0,q4_K,...] [--threads 1,2] [--portable] [--no-prefill]
 #include <algorithm>
@@ -39,6 +40,7 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 constexpr size_t kStreamBytes = size_t{320} << 20;  // > 10x the L3 of the machines we target
+constexpr int kTrials = 7;
 
 struct Shape {
   int64_t n_rows, n_cols;
@@ -127,7 +129,7 @@ double memory_read_gbps(ThreadPool& pool, const std::vector<uint64_t>& buf) {
   };
   pool.parallel_for(words, pass);  // warm-up (page faults, TLB)
   double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
+  for (int rep = 0; rep < kTrials; ++rep) {
     const auto t0 = Clock::now();
     pool.parallel_for(words, pass);
     best = std::max(best, static_cast<double>(words * 8) / seconds_since(t0) / 1e9);
@@ -136,23 +138,29 @@ double memory_read_gbps(ThreadPool& pool, const std::vector<uint64_t>& buf) {
   return best;
 }
 
-// GB/s of weight bytes for m = 1 products rotating through enough copies to defeat the caches.
-double matvec_gbps(Matmul& mm, DType t, const Shape& s) {
+// Seconds per call of an m-row product, rotating through enough weight copies to defeat the
+// caches. Shared machines are noisy, so this is the best of several trials, each one pass over
+// all copies (>= kStreamBytes), like the bandwidth figure it is compared with.
+double streaming_seconds_per_call(Matmul& mm, DType t, const Shape& s, int64_t m) {
   const std::vector<uint8_t> one = make_weights(t, s);
-  const size_t copies = std::max<size_t>(1, (kStreamBytes + one.size() - 1) / one.size());
+  const size_t copies = std::max<size_t>(2, (kStreamBytes + one.size() - 1) / one.size());
   std::vector<std::vector<uint8_t>> w(copies, one);
-  std::vector<float> x(static_cast<size_t>(s.n_cols)), y(static_cast<size_t>(s.n_rows));
+  std::vector<float> x(static_cast<size_t>(s.n_cols * m)), y(static_cast<size_t>(s.n_rows * m));
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
-  for (auto& c : w) mm.run(t, c.data(), s.n_rows, s.n_cols, x.data(), 1, y.data());  // warm-up
-  size_t calls = 0;
-  const auto t0 = Clock::now();
-  double elapsed = 0;
-  while (elapsed < 0.6 || calls < 2 * copies) {
-    mm.run(t, w[calls % copies].data(), s.n_rows, s.n_cols, x.data(), 1, y.data());
-    ++calls;
-    elapsed = seconds_since(t0);
+  for (auto& c : w) mm.run(t, c.data(), s.n_rows, s.n_cols, x.data(), m, y.data());  // warm-up
+  double best = 1e30;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    const auto t0 = Clock::now();
+    for (auto& c : w) mm.run(t, c.data(), s.n_rows, s.n_cols, x.data(), m, y.data());
+    best = std::min(best, seconds_since(t0) / static_cast<double>(copies));
   }
-  return static_cast<double>(one.size()) * static_cast<double>(calls) / elapsed / 1e9;
+  return best;
+}
+
+// GB/s of weight bytes for m = 1 (decode) products.
+double matvec_gbps(Matmul& mm, DType t, const Shape& s) {
+  const double bytes = static_cast<double>(*hearth::row_bytes(t, s.n_cols)) * static_cast<double>(s.n_rows);
+  return bytes / streaming_seconds_per_call(mm, t, s, 1) / 1e9;
 }
 
 // GFLOP/s (2 * rows * cols * m) of a prefill-shaped product; weights stay cache-resident in tiles.
@@ -211,35 +219,53 @@ int main(int argc, char** argv) {
   }
   std::printf("kernel level: %s\n", level == SimdLevel::kAvx2 ? "avx2" : "portable");
 
-  std::vector<double> roofline(thread_counts.size());
-  {
-    std::vector<uint64_t> buf((size_t{1} << 30) / 8);
-    for (size_t i = 0; i < buf.size(); ++i) buf[i] = i;
-    for (size_t k = 0; k < thread_counts.size(); ++k) {
-      ThreadPool pool(thread_counts[k]);
-      roofline[k] = memory_read_gbps(pool, buf);
-      std::printf("memory read bandwidth (1 GiB sum), %d thread(s): %.1f GB/s\n", thread_counts[k], roofline[k]);
-    }
+  // The read bandwidth is measured once up front and again right before every matvec figure,
+  // which is compared with the latter: on a shared machine the bandwidth drifts over minutes.
+  std::vector<uint64_t> buf((size_t{1} << 30) / 8);
+  for (size_t i = 0; i < buf.size(); ++i) buf[i] = i;
+  for (int n : thread_counts) {
+    ThreadPool pool(n);
+    std::printf("memory read bandwidth (1 GiB sum), %d thread(s): %.1f GB/s\n", n, memory_read_gbps(pool, buf));
   }
 
   const Shape shapes[] = {{4096, 4096}, {2048, 8192}, {128256, 2048}};
-  std::printf("\nmatvec m=1, GB/s of weights (%% of the same thread count's read bandwidth)\n");
+  std::printf("\nmatvec m=1: GB/s of weights, best of %d (%% of the read bandwidth measured just before, GB/s)\n",
+              kTrials);
   std::printf("%-6s %-14s", "type", "rows x cols");
-  for (int n : thread_counts) std::printf("  %d thread(s)     ", n);
+  for (int n : thread_counts) std::printf("  %d thread(s)             ", n);
   std::printf("\n");
   for (DType t : types) {
     for (const Shape& s : shapes) {
       std::printf("%-6s %6lld x %-5lld", std::string(hearth::dtype_name(t)).c_str(), static_cast<long long>(s.n_rows),
                   static_cast<long long>(s.n_cols));
-      for (size_t k = 0; k < thread_counts.size(); ++k) {
-        ThreadPool pool(thread_counts[k]);
+      for (int n : thread_counts) {
+        ThreadPool pool(n);
         Matmul mm(pool, level);
+        const double roofline = memory_read_gbps(pool, buf);
         const double gbps = matvec_gbps(mm, t, s);
-        std::printf("  %6.1f (%5.1f%%)  ", gbps, 100.0 * gbps / roofline[k]);
+        std::printf("  %6.1f (%5.1f%% of %5.1f)", gbps, 100.0 * gbps / roofline, roofline);
         std::fflush(stdout);
       }
       std::printf("\n");
     }
+  }
+  buf = {};
+
+  std::printf("\nsmall batches, 4096 x 4096: time per call relative to m=1 (weights from DRAM)\n");
+  for (DType t : {DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    if (std::find(types.begin(), types.end(), t) == types.end()) continue;
+    std::printf("%-6s", std::string(hearth::dtype_name(t)).c_str());
+    for (int n : thread_counts) {
+      ThreadPool pool(n);
+      Matmul mm(pool, level);
+      const double base = streaming_seconds_per_call(mm, t, {4096, 4096}, 1);
+      std::printf("  %d thread(s): m=1 %.0f us", n, base * 1e6);
+      for (int64_t m : {2, 4, 8}) {
+        std::printf(", m=%lld x%.2f", static_cast<long long>(m), streaming_seconds_per_call(mm, t, {4096, 4096}, m) / base);
+      }
+      std::fflush(stdout);
+    }
+    std::printf("\n");
   }
 
   if (prefill) {

@@ -29,7 +29,7 @@ class TestSyntheticReference : public QObject {
       QTest::addRow("%s-bf16", preset) << preset << int(QuantTarget::kBF16) << 1e-3;
       // Quantized weights: the reference dequantizes the same blocks; the difference left is our
       // int8 activation quantization in the dot products, so the bound is looser.
-      QTest::addRow("%s-q8_0", preset) << preset << int(QuantTarget::kQ8_0) << 2e-2;
+      QTest::addRow("%s-q8_0", preset) << preset << int(QuantTarget::kQ8_0) << 3e-2;
       QTest::addRow("%s-q4_k_m", preset) << preset << int(QuantTarget::kQ4_K_M) << 5e-2;
     }
   }

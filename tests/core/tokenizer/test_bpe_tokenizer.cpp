@@ -100,8 +100,8 @@ class TestBpeTokenizer : public QObject {
     v.eos = 257;
     v.add_bos = false;
     const auto tok = make_tokenizer(v);
-    QCOMPARE(tok->encode("<|im_start|>a<tool><|im_end|>", true, true),
-             (std::vector<TokenId>{256, 'a', 258, 257}));  // add_bos is off for this model
+    QCOMPARE(tok->encode("<|im_start|>a<tool><|im_end|>", false, true), (std::vector<TokenId>{256, 'a', 258, 257}));
+    QCOMPARE(tok->encode("a", true, false), (std::vector<TokenId>{256, 'a'}));  // the caller asked for BOS
     const auto plain = tok->encode("<|im_start|>", false, false);
     QCOMPARE(plain.size(), std::string("<|im_start|>").size());
     QCOMPARE(tok->decode(plain), std::string("<|im_start|>"));

@@ -137,6 +137,22 @@ class TestSpmTokenizer : public QObject {
     QCOMPARE(tok->decode({1, ctl}, true), std::string("<s><|x|>"));
   }
 
+  void bos_and_eos_framing() {
+    Vocabulary v = small_vocab({{kSp, -1}, {"a", -1}});
+    v.add_bos = false;
+    auto tok = make_tokenizer(v);
+    QVERIFY(!tok->add_bos_by_default());
+    QCOMPARE(tok->encode("a", true, false), (std::vector<TokenId>{1, id_of(v, kSp), id_of(v, "a")}));
+    v.add_eos = true;
+    tok = make_tokenizer(v);
+    QCOMPARE(tok->encode("a", true, false), (std::vector<TokenId>{1, id_of(v, kSp), id_of(v, "a"), 2}));
+    QCOMPARE(tok->encode("a", false, false), (std::vector<TokenId>{id_of(v, kSp), id_of(v, "a")}));
+    v.bos = -1;
+    tok = make_tokenizer(v);
+    QCOMPARE(tok->bos(), -1);
+    QCOMPARE(tok->encode("a", true, false), (std::vector<TokenId>{id_of(v, kSp), id_of(v, "a"), 2}));
+  }
+
   void end_of_generation() {
     Vocabulary v = small_vocab({{kSp, -1}});
     for (const char* text : {"<|im_end|>", "<|eot_id|>", "<end_of_turn>"}) {
@@ -248,6 +264,10 @@ class TestSpmTokenizer : public QObject {
 
     Vocabulary vocab = test::load_spm_reference_vocab(out_dir + "/vocab.tsv");
     QCOMPARE(vocab.size(), 32000);
+    vocab.validate();
+    // Also merge whole inputs at once (what vocabularies with pieces like "a▁b" need).
+    const SpmTokenizer whole(vocab, false);
+    QVERIFY(!whole.splits_words());
     const auto tok = make_tokenizer(std::move(vocab));
     QVERIFY(dynamic_cast<const SpmTokenizer&>(*tok).splits_words());
     const auto expected_ids = test::read_lines(out_dir + "/ids.txt");
@@ -255,7 +275,7 @@ class TestSpmTokenizer : public QObject {
     QCOMPARE(expected_ids.size(), inputs.size());
     QCOMPARE(expected_text.size(), inputs.size());
 
-    size_t mismatches = 0, decode_checked = 0;
+    size_t mismatches = 0, whole_mismatches = 0, decode_checked = 0;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const auto start = std::chrono::steady_clock::now();
       const std::vector<TokenId> ids = tok->encode(inputs[i], false, false);
@@ -265,6 +285,7 @@ class TestSpmTokenizer : public QObject {
               inputs[i].size() / seconds / 1e6);
       }
       const std::vector<TokenId> want = test::parse_ids(expected_ids[i]);
+      if (whole.encode(inputs[i], false, false) != want) ++whole_mismatches;
       if (ids != want) {
         if (++mismatches <= 5) {
           qWarning("input %zu (hex %s): got %s want %s", i, test::to_hex(inputs[i].substr(0, 80)).c_str(),
@@ -283,9 +304,10 @@ class TestSpmTokenizer : public QObject {
         }
       }
     }
-    qInfo("compared %zu inputs (%zu decodes) with sentencepiece: %zu mismatches", inputs.size(), decode_checked,
-          mismatches);
+    qInfo("compared %zu inputs (%zu decodes) with sentencepiece: %zu mismatches, %zu merging whole inputs",
+          inputs.size(), decode_checked, mismatches, whole_mismatches);
     QCOMPARE(mismatches, size_t{0});
+    QCOMPARE(whole_mismatches, size_t{0});
   }
 };
 

@@ -6,6 +6,7 @@
 // Inputs are fresh random each run; the seed is printed and can be fixed with HEARTH_TEST_SEED=<n>.
 #include <QTest>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,7 @@
 
 #include "kernels/common/dtype.h"
 #include "kernels/cpu/activation_quant.h"
+#include "kernels/cpu/dot_portable.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/quant_blocks.h"
@@ -353,6 +355,38 @@ class TestMatmul : public QObject {
                                                             .arg(level_name(level))
                                                             .arg(trial)
                                                             .arg(first_diff)));
+        }
+      }
+    }
+  }
+
+  // The Q8_0 kernels' activation rows: quantize_row's blocks, then per block the scale as a
+  // float and 8 * the sum of the quants (dot_portable.h, q8_0_activation_row).
+  void q8_0ActivationRowLayout() {
+    std::mt19937_64 rng(seed_ + 5);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    for (int64_t n : {32, 96, 2080}) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (auto& v : x) v = gauss(rng);
+      std::vector<uint8_t> expected(bytes_of_row(DType::Q8_0, n));
+      QCOMPARE(quantize_row(DType::Q8_0, x.data(), expected.data(), n), KernelStatus::kOk);
+      const Q8_0ActivationRow layout = q8_0_activation_row(n);
+      QVERIFY(layout.scales_offset >= expected.size() && layout.scales_offset % 4 == 0);
+      for (SimdLevel level : levels_to_test()) {
+        std::vector<uint8_t> row(layout.bytes, 0xCD);
+        quantize_q8_0_activation_row(x.data(), row.data(), n, level);
+        QVERIFY(std::equal(expected.begin(), expected.end(), row.begin()));
+        for (int64_t b = 0; b < n / 32; ++b) {
+          BlockQ8_0 blk;
+          std::memcpy(&blk, expected.data() + b * sizeof blk, sizeof blk);
+          int32_t sum = 0;
+          for (int8_t q : blk.qs) sum += q;
+          float scale;
+          int32_t sum8;
+          std::memcpy(&scale, row.data() + layout.scales_offset + 4 * b, 4);
+          std::memcpy(&sum8, row.data() + layout.sums_offset + 4 * b, 4);
+          QCOMPARE(scale, fp16_to_fp32(blk.d));
+          QCOMPARE(sum8, 8 * sum);
         }
       }
     }

@@ -6,7 +6,6 @@
 #include <QTest>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -54,8 +53,9 @@ double ref_bf16_value(uint16_t h) {
   return s ? -v : v;
 }
 
-// Nearest of the ascending positive finite patterns `lo` and `lo + 1` (value_of(hi) may be the
-// "next" value beyond the largest finite, 2^16 or 2^128, which stands for infinity), ties to even.
+// The nearer to `a` of the non-negative patterns `lo` and `lo + 1`, ties to the even pattern.
+// hi_value is the value of lo + 1; above the largest finite pattern it is the next power of two
+// (2^16 for fp16, 2^128 for bf16), where IEEE rounding places infinity.
 template <typename ValueOf>
 uint16_t nearer_pattern(double a, uint16_t lo, ValueOf value_of, double hi_value) {
   const double dl = a - value_of(lo), dh = hi_value - a;
@@ -587,6 +587,20 @@ class TestQuant : public QObject {
       QCOMPARE(dequantize_row(static_cast<DType>(id), out.data(), fout.data(), 256), KernelStatus::kUnsupportedType);
     }
     QVERIFY(untouched());
+  }
+
+  // NaN and infinity in the input must not crash or hit undefined behaviour (run under UBSan);
+  // the other blocks of the row are unaffected.
+  void nonFiniteInputsAreContained() {
+    for (const TypeCase& tc : kTypeCases) {
+      std::vector<float> x = make_row(Dist::kGaussian, 512, rng_);
+      const std::vector<float> clean = dequantize(tc.type, quantize(tc.type, x), 512);
+      x[3] = NAN;
+      x[100] = INFINITY;
+      x[200] = -INFINITY;
+      const std::vector<float> y = dequantize(tc.type, quantize(tc.type, x), 512);
+      QVERIFY(std::memcmp(y.data() + 256, clean.data() + 256, 256 * sizeof(float)) == 0);
+    }
   }
 
   // Pure functions: concurrent calls give the same bytes as one thread.
