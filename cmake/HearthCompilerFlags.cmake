@@ -11,9 +11,12 @@ if(HEARTH_SANITIZE)
 endif()
 
 # SIMD kernels are compiled per file with their own -m flags and chosen at run time, so the
-# binaries run on any x86-64 CPU. This helper marks a source file as AVX2/FMA/F16C.
-function(hearth_avx2_source file)
+# binaries run on any x86-64 CPU. hearth_avx2_source(TARGET file...) marks files of TARGET as
+# AVX2/FMA/F16C. Source properties are per directory, so they are set in the target's directory
+# (the kernels library is created in kernels/ and gets its sources from kernels/cpu/).
+function(hearth_avx2_source target)
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
-    set_source_files_properties(${file} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mbmi2")
+    set_source_files_properties(${ARGN} TARGET_DIRECTORY ${target}
+      PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mbmi2")
   endif()
 endfunction()

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log.level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
+  std::string log_file;
+  app.add_option("--log-file", log_file, "also log to this file (rotated at 5 MB, 3 kept)");
 
   std::vector<std::pair<CLI::App*, cli::CommandFn>> commands;
   auto add = [&](auto add_fn) {
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    if (!log_file.empty()) log.file = log_file;
     configure_logging(log);
     for (auto& [cmd, fn] : commands) {
       if (cmd->parsed()) return fn();

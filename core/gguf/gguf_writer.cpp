@@ -187,6 +187,8 @@ void encode_file(const std::vector<std::pair<std::string, Value>>& metadata, uin
 
   std::vector<uint8_t> buffer;  // one tensor at a time
   for (const auto& t : tensors) {
+    // Release before growing, so the peak is the largest tensor, not the sum of two.
+    if (buffer.capacity() < t.n_bytes) std::vector<uint8_t>().swap(buffer);
     buffer.assign(static_cast<size_t>(t.n_bytes), 0);
     t.fill(buffer.data());
     out.bytes(buffer.data(), buffer.size());

@@ -149,16 +149,14 @@ struct Q4_0Block {
   // The 16 bytes go to both 128-bit lanes; the high lane is shifted right by 4 so that after
   // masking the low lane holds the low nibbles (elements 0-15), the high lane the high ones.
   template <int NX>
-  static void accumulate(const Block& wb, const Q8_0Act* xa, int64_t b, __m256* acc) {
+  static void accumulate(const Block& wb, const Q8_0Act* xa, int64_t b, const __m256* scale, __m256* acc) {
     const __m256i both = _mm256_broadcastsi128_si256(load128(wb.qs));
     const __m256i shifted = _mm256_srlv_epi32(both, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
     const __m256i q = _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
-    const __m256 dw = _mm256_set1_ps(half_at(&wb.d));
     for (int j = 0; j < NX; ++j) {
       __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, load256(xa[j].blocks[b].qs)), _mm256_set1_epi16(1));
       sums = _mm256_sub_epi32(sums, _mm256_zextsi128_si256(_mm_cvtsi32_si128(xa[j].sums8[b])));
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(xa[j].scales + b));
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc[j]);
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale[j], acc[j]);
     }
   }
 };
@@ -168,15 +166,13 @@ struct Q4_0Block {
 struct Q8_0Block {
   using Block = BlockQ8_0;
   template <int NX>
-  static void accumulate(const Block& wb, const Q8_0Act* xa, int64_t b, __m256* acc) {
+  static void accumulate(const Block& wb, const Q8_0Act* xa, int64_t b, const __m256* scale, __m256* acc) {
     const __m256i q = load256(wb.qs);
     const __m256i q_abs = _mm256_sign_epi8(q, q);
-    const __m256 dw = _mm256_set1_ps(half_at(&wb.d));
     for (int j = 0; j < NX; ++j) {
       const __m256i xs = _mm256_sign_epi8(load256(xa[j].blocks[b].qs), q);
       const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q_abs, xs), _mm256_set1_epi16(1));
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(xa[j].scales + b));
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc[j]);
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale[j], acc[j]);
     }
   }
 };
@@ -195,13 +191,35 @@ struct Q8_0Dot {
         xa[j] = q8_0_act(x, x_stride, j, n);
         acc0[j] = acc1[j] = _mm256_setzero_ps();
       }
+      // Groups of 8 blocks: their 8 fp16 weight scales are packed into one vector (through two
+      // 64-bit registers), converted with a single vcvtph2ps and multiplied by the 8 activation
+      // scales; each block then takes its lane with one permute. Converting and broadcasting
+      // per block cost about a fifth of the Q4_0 loop's time (this is +13% on Q4_0, m = 1).
       int64_t b = 0;
-      for (; b + 2 <= nb; b += 2) {
-        prefetch_ahead<2 * sizeof(Block) - 1>(wb + b);
-        WeightBlock::template accumulate<NX>(wb[b], xa, b, acc0);
-        WeightBlock::template accumulate<NX>(wb[b + 1], xa, b + 1, acc1);
+      for (; b + 8 <= nb; b += 8) {
+        uint64_t lo = 0, hi = 0;
+        for (int k = 0; k < 4; ++k) {
+          lo |= static_cast<uint64_t>(wb[b + k].d) << (16 * k);
+          hi |= static_cast<uint64_t>(wb[b + 4 + k].d) << (16 * k);
+        }
+        const __m256 dw8 = _mm256_cvtph_ps(_mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo)));
+        __m256 scale8[NX];
+        for (int j = 0; j < NX; ++j) scale8[j] = _mm256_mul_ps(dw8, _mm256_loadu_ps(xa[j].scales + b));
+        for (int k = 0; k < 8; k += 2) {
+          prefetch_ahead<2 * sizeof(Block) - 1>(wb + b + k);
+          __m256 scale[NX];
+          for (int j = 0; j < NX; ++j) scale[j] = _mm256_permutevar8x32_ps(scale8[j], _mm256_set1_epi32(k));
+          WeightBlock::template accumulate<NX>(wb[b + k], xa, b + k, scale, acc0);
+          for (int j = 0; j < NX; ++j) scale[j] = _mm256_permutevar8x32_ps(scale8[j], _mm256_set1_epi32(k + 1));
+          WeightBlock::template accumulate<NX>(wb[b + k + 1], xa, b + k + 1, scale, acc1);
+        }
       }
-      if (b < nb) WeightBlock::template accumulate<NX>(wb[b], xa, b, acc0);
+      for (; b < nb; ++b) {
+        const __m256 dw = _mm256_set1_ps(half_at(&wb[b].d));
+        __m256 scale[NX];
+        for (int j = 0; j < NX; ++j) scale[j] = _mm256_mul_ps(dw, _mm256_broadcast_ss(xa[j].scales + b));
+        WeightBlock::template accumulate<NX>(wb[b], xa, b, scale, acc0);
+      }
       for (int j = 0; j < NX; ++j) out[j] = hsum(_mm256_add_ps(acc0[j], acc1[j]));
     }
   };

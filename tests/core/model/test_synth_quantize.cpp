@@ -591,6 +591,31 @@ class TestSynthQuantize : public QObject {
     QCOMPARE(llama_file_type_name(18), std::string("Q6_K"));
   }
 
+  // A file the engine cannot run still gets a summary, from raw metadata.
+  void model_info_falls_back_to_metadata() {
+    gguf::GgufWriter w;
+    w.set("general.architecture", "gpt2");
+    w.set("gpt2.embedding_length", gguf::Value(uint32_t{64}));
+    w.set("gpt2.block_count", gguf::Value(uint32_t{3}));
+    w.set("gpt2.attention.head_count", gguf::Value(uint32_t{4}));
+    w.set("general.file_type", gguf::Value(uint32_t{1}));
+    const std::vector<uint8_t> zeros(64 * 10 * 2, 0);
+    w.add_tensor("token_embd.weight", DType::F16, {64, 10}, zeros);
+    const auto file = gguf::GgufFile::from_bytes(w.write_to_bytes());
+    const auto info = read_model_info(file);
+    QCOMPARE(info.shapes.source, std::string("metadata"));
+    QVERIFY(!info.shapes.config_error.empty());
+    QCOMPARE(info.shapes.n_embd, int64_t{64});
+    QCOMPARE(info.shapes.n_layer, int64_t{3});
+    QCOMPARE(info.shapes.head_dim, int64_t{16});
+    QCOMPARE(info.shapes.n_vocab, int64_t{10});
+    QCOMPARE(info.parameter_count, uint64_t{640});
+    QCOMPARE(info.file_type_name, std::string("F16"));
+    QVERIFY(!info.has_chat_template);
+    QCOMPARE(info.vocab_size, uint64_t{0});
+    QVERIFY(format_model_info(info).find("not runnable") != std::string::npos);
+  }
+
  private:
   std::filesystem::path dir_;
 };
