@@ -16,6 +16,6 @@ if [[ "${HEARTH_TEST_QUICK:-0}" != 1 ]]; then
   scripts/build.sh asan >/dev/null
   ctest --preset asan -j "$jobs"
   cmake --preset fuzz >/dev/null
-  cmake --build --preset fuzz -j "$jobs" --target fuzz_gguf
+  cmake --build --preset fuzz -j "$jobs" --target fuzz_gguf make_gguf_corpus
   ctest --test-dir build/fuzz -R '^fuzz_' -LE slow --output-on-failure
 fi

@@ -23,6 +23,8 @@ struct ModelOptions {
     cmd.add_option("--threads", backend.n_threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
     cmd.add_option("--ctx-size", backend.context_size, "context length in tokens (0 = model default, at most 4096)")
         ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+    cmd.add_flag("--mmap", backend.mmap_weights,
+                 "compute from the memory-mapped file (no copy: less memory, slower CPU decode)");
   }
 };
 

@@ -26,6 +26,7 @@ BackendChoice create_backend(const LoadedModel& model, const BackendOptions& opt
   CpuBackendOptions cpu;
   cpu.n_threads = options.n_threads;
   cpu.context_size = options.context_size;
+  cpu.resident_weights = !options.mmap_weights;
   choice.backend = std::make_unique<CpuBackend>(model.config(), model.weights(), cpu);
   return choice;
 }

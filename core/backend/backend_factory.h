@@ -12,6 +12,7 @@ struct BackendOptions {
   std::string device = "auto";  // auto, cpu, cuda
   int n_threads = 0;            // CPU threads; 0 = all
   int64_t context_size = 0;     // 0 = model default (capped)
+  bool mmap_weights = false;    // CPU: read weights through the file mapping instead of a huge-page copy
 };
 
 struct BackendChoice {

@@ -142,10 +142,12 @@ Q8_0Act q8_0_act(const void* x, size_t x_stride, int j, int64_t n) {
           reinterpret_cast<const int32_t*>(row + layout.sums_offset)};
 }
 
-// Q4_0: unsigned nibbles q in [0, 15] times x with maddubs; the -8 offset is subtracted as
-// 8 * sum(x), precomputed per activation block (added to one int32 lane).
+// Q4_0: unsigned nibbles q in [0, 15] times x with maddubs. The -8 offset contributes
+// -d_w * d_x * 8 * sum(q_x) per block; Q8_0Dot accumulates it separately in float, eight blocks
+// per FMA from the precomputed 8 * sum(q_x), instead of three integer ops in every block.
 struct Q4_0Block {
   using Block = BlockQ4_0;
+  static constexpr bool kOffsetEight = true;
   // The 16 bytes go to both 128-bit lanes; the high lane is shifted right by 4 so that after
   // masking the low lane holds the low nibbles (elements 0-15), the high lane the high ones.
   template <int NX>
@@ -154,8 +156,7 @@ struct Q4_0Block {
     const __m256i shifted = _mm256_srlv_epi32(both, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
     const __m256i q = _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
     for (int j = 0; j < NX; ++j) {
-      __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, load256(xa[j].blocks[b].qs)), _mm256_set1_epi16(1));
-      sums = _mm256_sub_epi32(sums, _mm256_zextsi128_si256(_mm_cvtsi32_si128(xa[j].sums8[b])));
+      const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(q, load256(xa[j].blocks[b].qs)), _mm256_set1_epi16(1));
       acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale[j], acc[j]);
     }
   }
@@ -165,6 +166,7 @@ struct Q4_0Block {
 // the activation quantizer never produces -128 (whose negation would wrap).
 struct Q8_0Block {
   using Block = BlockQ8_0;
+  static constexpr bool kOffsetEight = false;
   template <int NX>
   static void accumulate(const Block& wb, const Q8_0Act* xa, int64_t b, const __m256* scale, __m256* acc) {
     const __m256i q = load256(wb.qs);
@@ -187,9 +189,12 @@ struct Q8_0Dot {
       const int64_t nb = n / 32;
       Q8_0Act xa[NX];
       __m256 acc0[NX], acc1[NX];  // even and odd blocks: two FMA chains
+      __m256 offset[NX];          // sum of d_w * d_x * 8 * sum(q_x) (Q4_0's -8), 8 blocks per lane set
+      float offset_tail[NX];
       for (int j = 0; j < NX; ++j) {
         xa[j] = q8_0_act(x, x_stride, j, n);
-        acc0[j] = acc1[j] = _mm256_setzero_ps();
+        acc0[j] = acc1[j] = offset[j] = _mm256_setzero_ps();
+        offset_tail[j] = 0.0f;
       }
       // Groups of 8 blocks: their 8 fp16 weight scales are packed into one vector (through two
       // 64-bit registers), converted with a single vcvtph2ps and multiplied by the 8 activation
@@ -205,6 +210,12 @@ struct Q8_0Dot {
         const __m256 dw8 = _mm256_cvtph_ps(_mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo)));
         __m256 scale8[NX];
         for (int j = 0; j < NX; ++j) scale8[j] = _mm256_mul_ps(dw8, _mm256_loadu_ps(xa[j].scales + b));
+        if constexpr (WeightBlock::kOffsetEight) {
+          for (int j = 0; j < NX; ++j) {
+            const __m256 sums8 = _mm256_cvtepi32_ps(load256(xa[j].sums8 + b));
+            offset[j] = _mm256_fmadd_ps(scale8[j], sums8, offset[j]);
+          }
+        }
         for (int k = 0; k < 8; k += 2) {
           prefetch_ahead<2 * sizeof(Block) - 1>(wb + b + k);
           __m256 scale[NX];
@@ -219,8 +230,14 @@ struct Q8_0Dot {
         __m256 scale[NX];
         for (int j = 0; j < NX; ++j) scale[j] = _mm256_mul_ps(dw, _mm256_broadcast_ss(xa[j].scales + b));
         WeightBlock::template accumulate<NX>(wb[b], xa, b, scale, acc0);
+        if constexpr (WeightBlock::kOffsetEight) {
+          for (int j = 0; j < NX; ++j) offset_tail[j] += _mm256_cvtss_f32(scale[j]) * static_cast<float>(xa[j].sums8[b]);
+        }
       }
-      for (int j = 0; j < NX; ++j) out[j] = hsum(_mm256_add_ps(acc0[j], acc1[j]));
+      for (int j = 0; j < NX; ++j) {
+        out[j] = hsum(_mm256_add_ps(acc0[j], acc1[j]));
+        if constexpr (WeightBlock::kOffsetEight) out[j] -= hsum(offset[j]) + offset_tail[j];
+      }
     }
   };
 };

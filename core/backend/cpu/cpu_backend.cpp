@@ -27,11 +27,12 @@ int resolve_threads(int requested) {
 
 CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, const CpuBackendOptions& options)
     : config_(config),
-      weights_(weights),
       n_ctx_(options.context_size > 0 ? options.context_size : std::min<int64_t>(config.n_ctx_train, 4096)),
       max_batch_(std::max<int64_t>(1, options.max_batch)),
       pool_(resolve_threads(options.n_threads)),
-      matmul_(pool_) {
+      matmul_(pool_),
+      resident_(options.resident_weights ? std::make_unique<ResidentWeights>(weights, pool_) : nullptr),
+      weights_(resident_ ? resident_->weights() : weights) {
   const auto& c = config_;
   inv_freq_.resize(c.rope_dims / 2);
   for (int64_t i = 0; i < c.rope_dims / 2; ++i) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/backend/backend.h"
+#include "core/backend/cpu/resident_weights.h"
 #include "core/model/model_config.h"
 #include "core/model/model_weights.h"
 #include "kernels/cpu/matmul.h"
@@ -16,6 +17,9 @@ struct CpuBackendOptions {
   int n_threads = 0;         // 0: all hardware threads
   int64_t context_size = 0;  // 0: min(n_ctx_train, 4096)
   int64_t max_batch = 512;   // tokens per forward call; longer inputs are split
+  // Copy the weight matrices into huge-page memory (faster decode) instead of reading them
+  // through the file mapping (no copy, less memory).
+  bool resident_weights = true;
 };
 
 class CpuBackend final : public Backend {
@@ -37,12 +41,13 @@ class CpuBackend final : public Backend {
   void prepare_rope(int64_t n_tokens);
 
   const ModelConfig& config_;
-  const ModelWeights& weights_;
   int64_t n_ctx_;
   int64_t max_batch_;
   int64_t n_past_ = 0;
   kernels::cpu::ThreadPool pool_;
   kernels::cpu::Matmul matmul_;
+  std::unique_ptr<ResidentWeights> resident_;  // set when the weights were copied
+  const ModelWeights& weights_;                // resident_->weights() or the caller's
 
   std::vector<float> inv_freq_;  // [rope_dims / 2]
   std::vector<float> k_cache_;   // [n_layer, n_ctx, kv_dim]

@@ -66,6 +66,17 @@ class TestCpuBackend : public QObject {
     QCOMPARE(stepwise.n_past(), n);
   }
 
+  // Huge-page resident copies of the weights compute exactly what the file mapping does.
+  void resident_weights_match_the_mapping() {
+    const std::vector<TokenId> tokens = {1, 403, 407, 261, 378, 11};
+    CpuBackend mapped(config_, weights_, {.n_threads = 2, .context_size = 16, .resident_weights = false});
+    CpuBackend resident(config_, weights_, {.n_threads = 2, .context_size = 16, .resident_weights = true});
+    std::vector<float> a, b;
+    mapped.forward({tokens, true}, a);
+    resident.forward({tokens, true}, b);
+    QCOMPARE(a, b);
+  }
+
   void truncate_rolls_back() {
     CpuBackend backend(config_, weights_, {.n_threads = 2, .context_size = 32});
     const std::vector<TokenId> prefix = {1, 403, 407}, a = {261, 378}, b = {99, 100};
