@@ -14,9 +14,11 @@ endif()
 # binaries run on any x86-64 CPU. hearth_avx2_source(TARGET file...) marks files of TARGET as
 # AVX2/FMA/F16C. Source properties are per directory, so they are set in the target's directory
 # (the kernels library is created in kernels/ and gets its sources from kernels/cpu/).
+# hearth_avx2_source(TARGET file... [EXTRA flag...]) adds further -m flags (e.g. AVX512-VNNI).
 function(hearth_avx2_source target)
+  cmake_parse_arguments(A "" "" "EXTRA" ${ARGN})
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
-    set_source_files_properties(${ARGN} TARGET_DIRECTORY ${target}
-      PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mbmi2")
+    set_source_files_properties(${A_UNPARSED_ARGUMENTS} TARGET_DIRECTORY ${target}
+      PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mbmi2;${A_EXTRA}")
   endif()
 endfunction()

@@ -13,14 +13,14 @@ namespace hearth::kernels::cpu {
 
 void quantize_activations_q8_0(const float* x, void* dst, int64_t n, SimdLevel level) {
 #if HEARTH_HAVE_AVX2_KERNELS
-  if (level == SimdLevel::kAvx2) return avx2::quantize_activations_q8_0(x, dst, n);
+  if (level >= SimdLevel::kAvx2) return avx2::quantize_activations_q8_0(x, dst, n);
 #endif
   portable::quantize_activations_q8_0(x, dst, n);
 }
 
 void quantize_activations_q8_K(const float* x, void* dst, int64_t n, SimdLevel level) {
 #if HEARTH_HAVE_AVX2_KERNELS
-  if (level == SimdLevel::kAvx2) return avx2::quantize_activations_q8_K(x, dst, n);
+  if (level >= SimdLevel::kAvx2) return avx2::quantize_activations_q8_K(x, dst, n);
 #endif
   portable::quantize_activations_q8_K(x, dst, n);
 }

@@ -9,10 +9,20 @@ SimdLevel detect_simd_level() {
 #if HEARTH_HAVE_AVX2_KERNELS
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) return SimdLevel::kAvx2Vnni;
     return SimdLevel::kAvx2;
   }
 #endif
   return SimdLevel::kPortable;
+}
+
+const char* simd_level_name(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kPortable: return "portable";
+    case SimdLevel::kAvx2: return "AVX2";
+    case SimdLevel::kAvx2Vnni: return "AVX2+VNNI";
+  }
+  return "unknown";
 }
 
 }  // namespace hearth::kernels::cpu

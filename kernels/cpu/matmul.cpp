@@ -26,7 +26,11 @@ constexpr int64_t kParallelQuantizeRows = 8;
 // The kernel for a weight type at a SIMD level, or null if the type has none.
 RowDotFn select_kernel(DType wt, SimdLevel level) {
 #if HEARTH_HAVE_AVX2_KERNELS
-  if (level == SimdLevel::kAvx2) {
+  if (level == SimdLevel::kAvx2Vnni) {
+    if (wt == DType::Q4_0) return avx2_vnni::dot_q4_0;
+    if (wt == DType::Q8_0) return avx2_vnni::dot_q8_0;
+  }
+  if (level >= SimdLevel::kAvx2) {
     switch (wt) {
       case DType::F32: return avx2::dot_f32;
       case DType::F16: return avx2::dot_f16;
@@ -53,11 +57,8 @@ RowDotFn select_kernel(DType wt, SimdLevel level) {
   }
 }
 
-// A requested kAvx2 is honoured only on a CPU that has it (never execute unsupported code).
-SimdLevel usable_level(SimdLevel requested) {
-  return requested == SimdLevel::kAvx2 && detect_simd_level() == SimdLevel::kAvx2 ? SimdLevel::kAvx2
-                                                                                : SimdLevel::kPortable;
-}
+// A requested level is honoured only as far as the CPU has it (never execute unsupported code).
+SimdLevel usable_level(SimdLevel requested) { return std::min(requested, detect_simd_level()); }
 
 bool is_known_dtype(DType t) { return dtype_traits(static_cast<uint32_t>(t)).has_value(); }
 

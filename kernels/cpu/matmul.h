@@ -15,7 +15,12 @@
 
 namespace hearth::kernels::cpu {
 
-enum class SimdLevel { kPortable, kAvx2 };
+// Ordered: each level includes the ones before it.
+//   kAvx2:     AVX2 + FMA + F16C kernels.
+//   kAvx2Vnni: the same, with the Q4_0 / Q8_0 byte dot products on AVX512-VNNI (+VL), one
+//              vpdpbusd where AVX2 needs maddubs + madd.
+enum class SimdLevel { kPortable, kAvx2, kAvx2Vnni };
+const char* simd_level_name(SimdLevel level);
 
 // What this CPU supports (AVX2 + FMA + F16C), and an override for tests and benchmarks.
 SimdLevel detect_simd_level();

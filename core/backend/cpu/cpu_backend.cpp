@@ -56,8 +56,7 @@ CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, c
 }
 
 std::string CpuBackend::device_name() const {
-  return fmt::format("cpu ({} threads, {})", pool_.size(),
-                     matmul_.level() == kc::SimdLevel::kAvx2 ? "AVX2" : "portable");
+  return fmt::format("cpu ({} threads, {})", pool_.size(), kc::simd_level_name(matmul_.level()));
 }
 
 void CpuBackend::truncate(int64_t n_past) { n_past_ = std::clamp<int64_t>(n_past, 0, n_past_); }

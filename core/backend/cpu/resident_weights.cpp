@@ -6,6 +6,7 @@
 
 #ifdef __linux__
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 #include "core/common/error.h"
@@ -81,6 +82,16 @@ ResidentWeights::ResidentWeights(const ModelWeights& source, kernels::cpu::Threa
   pool.parallel_for(static_cast<int64_t>(pieces.size()), [&](int64_t begin, int64_t end, int) {
     for (int64_t p = begin; p < end; ++p) std::memcpy(pieces[p].dst, pieces[p].src, pieces[p].n);
   });
+#ifdef __linux__
+  // The copy touched every page of the file mapping; unmap those pages from this process so the
+  // model is not counted twice (they stay in the page cache, and reading them again refaults).
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto begin = (reinterpret_cast<uintptr_t>(from[i]) + page - 1) & ~(page - 1);
+    const auto end = (reinterpret_cast<uintptr_t>(from[i]) + list[i]->bytes()) & ~(page - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+#endif
 }
 
 ResidentWeights::~ResidentWeights() { release(memory_, bytes_); }

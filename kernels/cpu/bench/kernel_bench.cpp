@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("kernel level: %s\n", level == SimdLevel::kAvx2 ? "avx2" : "portable");
+  std::printf("kernel level: %s\n", simd_level_name(level));
 
   // The read bandwidth is measured once up front and again right before every matvec figure,
   // which is compared with the latter: on a shared machine the bandwidth drifts over minutes.

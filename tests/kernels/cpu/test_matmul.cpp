@@ -49,11 +49,12 @@ uint64_t test_seed() {
 
 std::vector<SimdLevel> levels_to_test() {
   std::vector<SimdLevel> levels{SimdLevel::kPortable};
-  if (detect_simd_level() == SimdLevel::kAvx2) levels.push_back(SimdLevel::kAvx2);
+  if (detect_simd_level() >= SimdLevel::kAvx2) levels.push_back(SimdLevel::kAvx2);
+  if (detect_simd_level() >= SimdLevel::kAvx2Vnni) levels.push_back(SimdLevel::kAvx2Vnni);
   return levels;
 }
 
-const char* level_name(SimdLevel l) { return l == SimdLevel::kAvx2 ? "avx2" : "portable"; }
+const char* level_name(SimdLevel l) { return simd_level_name(l); }
 
 DType activation_type(DType wt) {
   switch (wt) {
