@@ -13,7 +13,8 @@
 #include <vector>
 
 #include "app/cli/commands.h"
-#include "app/cli/memory_bandwidth.h"
+#include "app/cli/process_memory.h"
+#include "kernels/cpu/memory_bandwidth.h"
 #include "app/cli/model_options.h"
 #include "core/common/error.h"
 #include "kernels/cpu/thread_pool.h"
@@ -87,7 +88,7 @@ int run_bench(const BenchOptions& o) {
       }
       tg_tps.push_back(static_cast<double>(o.n_gen) / seconds_since(t0));
       if (bw_pool) {
-        bandwidths.push_back(measure_read_bandwidth(*bw_pool, 512ull << 20, 2));
+        bandwidths.push_back(kernels::cpu::measure_read_bandwidth(*bw_pool, 512ull << 20, 2));
         fractions.push_back(tg_tps.back() * static_cast<double>(bytes_per_token) / bandwidths.back());
       }
     }

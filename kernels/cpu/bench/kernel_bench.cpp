@@ -19,12 +19,10 @@
 #include <string_view>
 #include <vector>
 
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
 
 #include "kernels/common/dtype.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/memory_bandwidth.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/quant_blocks.h"
 #include "kernels/cpu/thread_pool.h"
@@ -94,49 +92,8 @@ std::vector<uint8_t> make_weights(DType t, const Shape& s) {
   return w;
 }
 
-// Sum of a buffer's 64-bit words over the pool: the read bandwidth any matvec can hope for.
-double memory_read_gbps(ThreadPool& pool, const std::vector<uint64_t>& buf) {
-  const int64_t words = static_cast<int64_t>(buf.size());
-  std::vector<uint64_t> sink(static_cast<size_t>(pool.size()) * 8);
-  auto pass = [&](int64_t begin, int64_t end, int t) {
-    const uint64_t* p = buf.data();
-#if defined(__AVX2__)
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = begin;
-    for (; i + 16 <= end; i += 16) {
-      a0 = _mm256_add_epi64(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
-      a1 = _mm256_add_epi64(a1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 4)));
-      a2 = _mm256_add_epi64(a2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 8)));
-      a3 = _mm256_add_epi64(a3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 12)));
-    }
-    const __m256i a = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
-    uint64_t s = static_cast<uint64_t>(_mm256_extract_epi64(a, 0) + _mm256_extract_epi64(a, 1) +
-                                       _mm256_extract_epi64(a, 2) + _mm256_extract_epi64(a, 3));
-    for (; i < end; ++i) s += p[i];
-#else
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t i = begin;
-    for (; i + 4 <= end; i += 4) {
-      s0 += p[i];
-      s1 += p[i + 1];
-      s2 += p[i + 2];
-      s3 += p[i + 3];
-    }
-    uint64_t s = s0 + s1 + s2 + s3;
-    for (; i < end; ++i) s += p[i];
-#endif
-    sink[static_cast<size_t>(t) * 8] += s;  // one cache line per thread: no false sharing
-  };
-  pool.parallel_for(words, pass);  // warm-up (page faults, TLB)
-  double best = 0;
-  for (int rep = 0; rep < kTrials; ++rep) {
-    const auto t0 = Clock::now();
-    pool.parallel_for(words, pass);
-    best = std::max(best, static_cast<double>(words * 8) / seconds_since(t0) / 1e9);
-  }
-  if (sink[0] == 42) std::printf(" ");  // keep the sums observable
-  return best;
-}
+// The read bandwidth any matvec can hope for (GB/s), over the same 1 GiB each time.
+double memory_read_gbps(ThreadPool& pool) { return measure_read_bandwidth(pool, size_t{1} << 30, kTrials) / 1e9; }
 
 // Seconds per call of an m-row product, rotating through enough weight copies to defeat the
 // caches. Shared machines are noisy, so this is the best of several trials, each one pass over
@@ -221,11 +178,9 @@ int main(int argc, char** argv) {
 
   // The read bandwidth is measured once up front and again right before every matvec figure,
   // which is compared with the latter: on a shared machine the bandwidth drifts over minutes.
-  std::vector<uint64_t> buf((size_t{1} << 30) / 8);
-  for (size_t i = 0; i < buf.size(); ++i) buf[i] = i;
   for (int n : thread_counts) {
     ThreadPool pool(n);
-    std::printf("memory read bandwidth (1 GiB sum), %d thread(s): %.1f GB/s\n", n, memory_read_gbps(pool, buf));
+    std::printf("memory read bandwidth (1 GiB sum), %d thread(s): %.1f GB/s\n", n, memory_read_gbps(pool));
   }
 
   const Shape shapes[] = {{4096, 4096}, {2048, 8192}, {128256, 2048}};
@@ -241,7 +196,7 @@ int main(int argc, char** argv) {
       for (int n : thread_counts) {
         ThreadPool pool(n);
         Matmul mm(pool, level);
-        const double roofline = memory_read_gbps(pool, buf);
+        const double roofline = memory_read_gbps(pool);
         const double gbps = matvec_gbps(mm, t, s);
         std::printf("  %6.1f (%5.1f%% of %5.1f)", gbps, 100.0 * gbps / roofline, roofline);
         std::fflush(stdout);
@@ -249,7 +204,6 @@ int main(int argc, char** argv) {
       std::printf("\n");
     }
   }
-  buf = {};
 
   std::printf("\nsmall batches, 4096 x 4096: time per call relative to m=1 (weights from DRAM)\n");
   for (DType t : {DType::Q4_0, DType::Q4_K, DType::Q6_K}) {

@@ -6,32 +6,16 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include "cli_test_support.h"
+
 #include <fstream>
 
 namespace {
 
-const QString kModel = HEARTH_SOURCE_DIR "/resources/models/stories260K.gguf";
+const QString kModel = hearth::test::kStoriesModel;
 
-struct Run {
-  int exit_code = -1;
-  QString out, err;
-};
-
-Run run_cli(const QStringList& args, int timeout_ms = 120000) {
-  QProcess p;
-  p.start(HEARTH_CLI, args);
-  p.closeWriteChannel();
-  Run r;
-  if (!p.waitForFinished(timeout_ms)) {
-    p.kill();
-    r.err = "timed out";
-    return r;
-  }
-  r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-  r.out = QString::fromUtf8(p.readAllStandardOutput());
-  r.err = QString::fromUtf8(p.readAllStandardError());
-  return r;
-}
+using Run = hearth::test::CliRun;
+using hearth::test::run_cli;
 
 QString reference_continuation() {
   std::ifstream in(HEARTH_TEST_DATA_DIR "/stories260K_reference.txt");

@@ -1,10 +1,8 @@
-#include "app/cli/memory_bandwidth.h"
+#include "kernels/cpu/memory_bandwidth.h"
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <memory>
-#include <string>
 #include <vector>
 
 #ifdef __linux__
@@ -13,7 +11,7 @@
 
 #include "kernels/cpu/thread_pool.h"
 
-namespace hearth::cli {
+namespace hearth::kernels::cpu {
 
 namespace {
 
@@ -45,7 +43,7 @@ struct HugePageArray {
 
 }  // namespace
 
-double measure_read_bandwidth(kernels::cpu::ThreadPool& pool, uint64_t bytes, int repeats) {
+double measure_read_bandwidth(ThreadPool& pool, uint64_t bytes, int repeats) {
   const uint64_t n = bytes / sizeof(uint64_t);
   HugePageArray buffer(n);
   // First touch from the workers so pages are spread as they will be read.
@@ -74,18 +72,5 @@ double measure_read_bandwidth(kernels::cpu::ThreadPool& pool, uint64_t bytes, in
   return best;
 }
 
-namespace {
-uint64_t status_kb(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size())) * 1024;
-  }
-  return 0;
-}
-}  // namespace
 
-uint64_t resident_bytes() { return status_kb("VmRSS:"); }
-uint64_t peak_resident_bytes() { return status_kb("VmHWM:"); }
-
-}  // namespace hearth::cli
+}  // namespace hearth::kernels::cpu
