@@ -86,15 +86,45 @@ void quantize_activation_row(DType format, const float* x, void* dst, int64_t n,
 
 KernelStatus Matmul::run(DType wt, const void* w, int64_t n_rows, int64_t n_cols, const float* x, int64_t m,
                          float* y) {
-  if (!is_known_dtype(wt)) return KernelStatus::kUnsupportedType;
+  const MatmulTarget target{wt, w, n_rows, y};
+  return run_shared({&target, 1}, n_cols, x, m);
+}
+
+KernelStatus Matmul::run_shared(std::span<const MatmulTarget> targets, int64_t n_cols, const float* x, int64_t m) {
+  if (targets.empty()) return KernelStatus::kOk;
   const SimdLevel level = usable_level(level_);
-  const RowDotFn dot = select_kernel(wt, level);
-  if (dot == nullptr) return KernelStatus::kUnsupportedType;
-  if (n_rows <= 0 || n_cols <= 0 || m <= 0) return KernelStatus::kBadSize;
-  const DType format = activation_format(wt);
-  const auto w_row_bytes = row_bytes(wt, static_cast<uint64_t>(n_cols));
+  // Per target: its kernel, row bytes and first row in the combined row space.
+  struct Prepared {
+    RowDotFn dot;
+    size_t w_stride;
+    int64_t first_row;
+    int64_t tile_rows;
+  };
+  std::vector<Prepared> prepared;
+  prepared.reserve(targets.size());
+  const DType format = activation_format(targets[0].type);
+  int64_t total_rows = 0;
+  for (const auto& t : targets) {
+    if (!is_known_dtype(t.type)) return KernelStatus::kUnsupportedType;
+    const RowDotFn dot = select_kernel(t.type, level);
+    if (dot == nullptr) return KernelStatus::kUnsupportedType;
+    if (t.n_rows <= 0 || n_cols <= 0 || m <= 0) return KernelStatus::kBadSize;
+    const auto w_row_bytes = row_bytes(t.type, static_cast<uint64_t>(n_cols));
+    if (!w_row_bytes) return KernelStatus::kBadSize;
+    if (activation_format(t.type) != format) {
+      // Different activation formats cannot share one conversion: one product at a time.
+      for (const auto& each : targets) {
+        const KernelStatus status = run_shared({&each, 1}, n_cols, x, m);
+        if (status != KernelStatus::kOk) return status;
+      }
+      return KernelStatus::kOk;
+    }
+    const int64_t tile_rows = std::max<int64_t>(1, kWeightTileBytes / static_cast<int64_t>(*w_row_bytes));
+    prepared.push_back({dot, static_cast<size_t>(*w_row_bytes), total_rows, tile_rows});
+    total_rows += t.n_rows;
+  }
   const auto x_row_bytes = activation_row_bytes(format, n_cols);
-  if (!w_row_bytes || !x_row_bytes) return KernelStatus::kBadSize;
+  if (!x_row_bytes) return KernelStatus::kBadSize;
 
   // Activations in the kernel's format: the caller's floats, or quantized rows in scratch_.
   const uint8_t* acts = reinterpret_cast<const uint8_t*>(x);
@@ -117,19 +147,26 @@ KernelStatus Matmul::run(DType wt, const void* w, int64_t n_rows, int64_t n_cols
     acts = dst;
   }
 
-  const uint8_t* weights = static_cast<const uint8_t*>(w);
-  const size_t w_stride = static_cast<size_t>(*w_row_bytes);
-  const int64_t tile_rows = std::max<int64_t>(1, kWeightTileBytes / static_cast<int64_t>(w_stride));
-  pool_.parallel_for(n_rows, [&](int64_t begin, int64_t end, int) {
+  // One pass over the combined rows of all targets; each thread's share may span targets.
+  pool_.parallel_for(total_rows, [&](int64_t begin, int64_t end, int) {
     float out[kMaxDotRows];
-    for (int64_t r0 = begin; r0 < end; r0 += tile_rows) {
-      const int64_t r1 = std::min(end, r0 + tile_rows);
-      for (int64_t j0 = 0; j0 < m; j0 += kMaxDotRows) {
-        const int nx = static_cast<int>(std::min<int64_t>(kMaxDotRows, m - j0));
-        const uint8_t* x_group = acts + static_cast<size_t>(j0) * act_stride;
-        for (int64_t r = r0; r < r1; ++r) {
-          dot(weights + static_cast<size_t>(r) * w_stride, x_group, act_stride, nx, n_cols, out);
-          for (int j = 0; j < nx; ++j) y[(j0 + j) * n_rows + r] = out[j];
+    for (size_t t = 0; t < targets.size(); ++t) {
+      const Prepared& p = prepared[t];
+      const int64_t lo = std::max(begin, p.first_row) - p.first_row;
+      const int64_t hi = std::min(end, p.first_row + targets[t].n_rows) - p.first_row;
+      if (lo >= hi) continue;
+      const uint8_t* weights = static_cast<const uint8_t*>(targets[t].w);
+      float* y = targets[t].y;
+      const int64_t n_rows = targets[t].n_rows;
+      for (int64_t r0 = lo; r0 < hi; r0 += p.tile_rows) {
+        const int64_t r1 = std::min(hi, r0 + p.tile_rows);
+        for (int64_t j0 = 0; j0 < m; j0 += kMaxDotRows) {
+          const int nx = static_cast<int>(std::min<int64_t>(kMaxDotRows, m - j0));
+          const uint8_t* x_group = acts + static_cast<size_t>(j0) * act_stride;
+          for (int64_t r = r0; r < r1; ++r) {
+            p.dot(weights + static_cast<size_t>(r) * p.w_stride, x_group, act_stride, nx, n_cols, out);
+            for (int j = 0; j < nx; ++j) y[(j0 + j) * n_rows + r] = out[j];
+          }
         }
       }
     }

@@ -7,6 +7,7 @@
 // split across the pool's threads. The kernel variant (AVX2/FMA or portable) is chosen at run
 // time from the CPU's features.
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "kernels/common/dtype.h"
@@ -25,11 +26,22 @@ const char* simd_level_name(SimdLevel level);
 // What this CPU supports (AVX2 + FMA + F16C), and an override for tests and benchmarks.
 SimdLevel detect_simd_level();
 
+// One product of a matrix sharing its activations with others: y[m, n_rows] = x · W^T.
+struct MatmulTarget {
+  DType type;
+  const void* w;
+  int64_t n_rows;
+  float* y;
+};
+
 class Matmul {
  public:
   explicit Matmul(ThreadPool& pool, SimdLevel level = detect_simd_level()) : pool_(pool), level_(level) {}
 
   KernelStatus run(DType wt, const void* w, int64_t n_rows, int64_t n_cols, const float* x, int64_t m, float* y);
+  // Several products of the same activations x[m, n_cols] (Q, K and V; gate and up): x is
+  // converted once and the rows of all the matrices are split across the pool in one pass.
+  KernelStatus run_shared(std::span<const MatmulTarget> targets, int64_t n_cols, const float* x, int64_t m);
 
   SimdLevel level() const { return level_; }
   ThreadPool& pool() { return pool_; }

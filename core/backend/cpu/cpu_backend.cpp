@@ -87,6 +87,14 @@ void CpuBackend::matmul(const MatrixView& w, const float* x, int64_t m, float* y
   }
 }
 
+void CpuBackend::matmul_shared(std::initializer_list<kernels::cpu::MatmulTarget> targets, int64_t n_cols,
+                               const float* x, int64_t m) {
+  const auto status = matmul_.run_shared({targets.begin(), targets.size()}, n_cols, x, m);
+  if (status != kernels::KernelStatus::kOk) {
+    throw Error(fmt::format("matrix product failed: {}", kernels::to_string(status)));
+  }
+}
+
 void CpuBackend::prepare_rope(int64_t n_tokens) {
   const int64_t half = config_.rope_dims / 2;
   for (int64_t t = 0; t < n_tokens; ++t) {
@@ -103,9 +111,10 @@ void CpuBackend::prepare_rope(int64_t n_tokens) {
 void CpuBackend::attention_block(const LayerWeights& l, int64_t layer, int64_t n) {
   const auto& c = config_;
   const int64_t qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;
-  matmul(l.wq, h_.data(), n, q_.data());
-  matmul(l.wk, h_.data(), n, k_.data());
-  matmul(l.wv, h_.data(), n, v_.data());
+  matmul_shared({{l.wq.type, l.wq.data, l.wq.n_rows, q_.data()},
+                 {l.wk.type, l.wk.data, l.wk.n_rows, k_.data()},
+                 {l.wv.type, l.wv.data, l.wv.n_rows, v_.data()}},
+                c.n_embd, h_.data(), n);
   for (int64_t t = 0; t < n; ++t) {
     float* q = q_.data() + t * qd;
     float* k = k_.data() + t * kvd;
@@ -158,8 +167,9 @@ void CpuBackend::forward_chunk(std::span<const TokenId> tokens, bool all_logits,
     kc::add_inplace(x_.data(), h_.data(), n * E);
 
     for (int64_t t = 0; t < n; ++t) kc::rms_norm(x_.data() + t * E, l.ffn_norm.data(), h_.data() + t * E, E, c.rms_eps);
-    matmul(l.w_gate, h_.data(), n, gate_.data());
-    matmul(l.w_up, h_.data(), n, up_.data());
+    matmul_shared({{l.w_gate.type, l.w_gate.data, l.w_gate.n_rows, gate_.data()},
+                   {l.w_up.type, l.w_up.data, l.w_up.n_rows, up_.data()}},
+                  E, h_.data(), n);
     kc::silu_mul(gate_.data(), up_.data(), n * c.n_ff);
     matmul(l.w_down, gate_.data(), n, h_.data());
     kc::add_inplace(x_.data(), h_.data(), n * E);

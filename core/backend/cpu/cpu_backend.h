@@ -1,6 +1,7 @@
 #pragma once
 // The CPU backend: llama-family forward pass over weights memory-mapped from the GGUF file,
 // matrix products through kernels/cpu (AVX2 or portable), float32 activations and KV cache.
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -37,6 +38,9 @@ class CpuBackend final : public Backend {
  private:
   void forward_chunk(std::span<const TokenId> tokens, bool all_logits, float* logits);
   void matmul(const MatrixView& w, const float* x, int64_t m, float* y);
+  // Products of one input with several matrices (Q/K/V, gate/up) in one pass over the pool.
+  void matmul_shared(std::initializer_list<kernels::cpu::MatmulTarget> targets, int64_t n_cols, const float* x,
+                     int64_t m);
   void attention_block(const LayerWeights& l, int64_t layer, int64_t n_tokens);
   void prepare_rope(int64_t n_tokens);
 

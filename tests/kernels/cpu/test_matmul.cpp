@@ -397,6 +397,39 @@ class TestMatmul : public QObject {
     }
   }
 
+  // run_shared (Q/K/V and gate/up in one pass) computes exactly what separate runs compute,
+  // also when the matrices want different activation formats (then it falls back to one at a time).
+  void sharedInputMatchesSeparateRuns() {
+    std::mt19937_64 rng(seed_ + 99);
+    const int64_t n_cols = 512;
+    const std::vector<std::vector<DType>> mixes = {
+        {DType::Q4_0, DType::Q4_0, DType::Q4_0}, {DType::Q4_K, DType::Q6_K}, {DType::Q4_K, DType::Q8_0, DType::F16}};
+    for (const auto& mix : mixes) {
+      for (int threads : {1, 2, 3}) {
+        for (int64_t m : {1, 3, 9}) {
+          ThreadPool pool(threads);
+          Matmul mm(pool);
+          const auto x = make_activations(m, n_cols, rng);
+          std::vector<std::vector<uint8_t>> weights;
+          std::vector<std::vector<float>> shared_out, separate_out;
+          std::vector<MatmulTarget> targets;
+          const int64_t rows[] = {37, 8, 200};
+          for (size_t i = 0; i < mix.size(); ++i) {
+            weights.push_back(make_weights(mix[i], rows[i], n_cols, rng));
+            shared_out.emplace_back(size_t(m * rows[i]), std::numeric_limits<float>::quiet_NaN());
+            separate_out.emplace_back(size_t(m * rows[i]), std::numeric_limits<float>::quiet_NaN());
+          }
+          for (size_t i = 0; i < mix.size(); ++i) targets.push_back({mix[i], weights[i].data(), rows[i], shared_out[i].data()});
+          QCOMPARE(mm.run_shared(targets, n_cols, x.data(), m), KernelStatus::kOk);
+          for (size_t i = 0; i < mix.size(); ++i) {
+            QCOMPARE(mm.run(mix[i], weights[i].data(), rows[i], n_cols, x.data(), m, separate_out[i].data()), KernelStatus::kOk);
+            QCOMPARE(shared_out[i], separate_out[i]);
+          }
+        }
+      }
+    }
+  }
+
   void rejectsBadSizesAndTypes() {
     ThreadPool pool(2);
     std::vector<uint8_t> w(1 << 16);
