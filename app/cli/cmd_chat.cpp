@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -34,6 +36,7 @@ int run_chat(const ChatOptions& o) {
   std::fprintf(stderr, "Hearth chat — %s (%s, %s). Type a message; an empty line or /exit quits.\n",
                running.model->path().filename().string().c_str(), config.arch_name.c_str(),
                backend.device_name().c_str());
+  const bool stdin_is_terminal = isatty(fileno(stdin)) != 0;
   std::string line;
   bool first_turn = true;
   std::vector<TokenId> unfed;  // the last token of the previous reply: sampled, not yet in the cache
@@ -54,7 +57,8 @@ int run_chat(const ChatOptions& o) {
       request.prompt = tokenizer.encode(line, tokenizer.add_bos_by_default(), false);
     }
     first_turn = false;
-    std::fwrite(line.data(), 1, line.size(), stdout);
+    // The continuation reads on from the typed text; a terminal already shows it, a pipe does not.
+    if (!stdin_is_terminal) std::fwrite(line.data(), 1, line.size(), stdout);
     std::vector<TokenId> reply;
     const auto stats = generate(
         backend, tokenizer, sampler, request,
