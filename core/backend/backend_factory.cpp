@@ -12,12 +12,11 @@ BackendChoice create_backend(const LoadedModel& model, const BackendOptions& opt
   }
   BackendChoice choice;
   if (options.device != "cpu") {
-    const CudaProbe probe = probe_cuda();
-    // The CUDA compute path is not part of this build's engine yet: say so plainly rather than
-    // pretending. `auto` falls back to the CPU with the reason; an explicit `cuda` is an error.
-    const std::string why = probe.device_count > 0
-                                ? "found " + probe.first_device_name + ", but this build has no CUDA compute path yet"
-                                : probe.message;
+    // There is no CUDA compute path in this version yet: say so plainly rather than pretending.
+    // `auto` falls back to the CPU with the reason; an explicit `cuda` is an error. The GPU is
+    // looked up without initializing CUDA (see probe_cuda()), since nothing here will use it.
+    const std::string gpu = nvidia_gpu_name_without_cuda();
+    const std::string why = gpu.empty() ? "no NVIDIA GPU found" : "found " + gpu + ", but this version has no CUDA compute path yet";
     if (options.device == "cuda") throw Error("cannot use --device cuda: " + why);
     choice.reason = "running on the CPU: " + why;
   } else {
