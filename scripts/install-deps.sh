@@ -13,7 +13,7 @@ packages=(
   libpcre2-dev libxxhash-dev libzstd-dev libsqlite3-dev libcli11-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(clang libclang-rt-dev python3 python3-numpy python3-sentencepiece python3-regex)
+  packages+=(clang libclang-rt-dev python3 python3-numpy python3-sentencepiece python3-regex python3-jinja2)
 fi
 
 missing=()
