@@ -66,7 +66,7 @@ int run_bench(const BenchOptions& o) {
   std::unique_ptr<kernels::cpu::ThreadPool> bw_pool;
   if (o.roofline && o.n_gen > 0) {
     bw_pool = std::make_unique<kernels::cpu::ThreadPool>(
-        o.model.backend.n_threads > 0 ? o.model.backend.n_threads : static_cast<int>(std::thread::hardware_concurrency()));
+        kernels::cpu::ThreadPool::resolve_count(o.model.backend.n_threads));
   }
   const uint64_t bytes_per_token = running.model->weights().matrix_bytes();
   std::vector<double> pp_tps, tg_tps, bandwidths, fractions;

@@ -27,7 +27,7 @@ struct QuantizeCommandOptions {
 int run_quantize(const QuantizeCommandOptions& o) {
   const auto target = parse_quant_target(o.type);
   if (!target) throw Error("unknown type '" + o.type + "' (types: " + std::string(quant_target_choices()) + ")");
-  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = kernels::cpu::ThreadPool::resolve_count(o.threads);
   kernels::cpu::ThreadPool pool(threads);
   const bool quiet = o.quiet;
   const LogFn log = [quiet](const std::string& line) {

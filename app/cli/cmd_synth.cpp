@@ -39,7 +39,7 @@ int run_synth(const SynthCommandOptions& o) {
   if (!preset) throw Error("unknown preset '" + o.preset + "' (presets: " + preset_names() + ")");
   const auto type = parse_quant_target(o.type);
   if (!type) throw Error("unknown --type '" + o.type + "' (types: " + std::string(quant_target_choices()) + ")");
-  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = kernels::cpu::ThreadPool::resolve_count(o.threads);
   kernels::cpu::ThreadPool pool(threads);
 
   SynthOptions options;

@@ -28,6 +28,13 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
+  // A user's thread-count setting: itself when positive, else every hardware thread (at least 1).
+  static int resolve_count(int requested) {
+    if (requested > 0) return requested;
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw > 0 ? static_cast<int>(hw) : 1;
+  }
+
   // fn(begin, end, thread_index) over a partition of [0, n) into contiguous chunks; a thread may
   // get several chunks or none. Not reentrant: one parallel_for at a time per pool.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);

@@ -16,20 +16,11 @@ namespace hearth {
 
 namespace kc = kernels::cpu;
 
-namespace {
-
-int resolve_threads(int requested) {
-  if (requested > 0) return requested;
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-}  // namespace
-
 CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, const CpuBackendOptions& options)
     : config_(config),
       n_ctx_(options.context_size > 0 ? options.context_size : std::min<int64_t>(config.n_ctx_train, 4096)),
       max_batch_(std::max<int64_t>(1, options.max_batch)),
-      pool_(resolve_threads(options.n_threads)),
+      pool_(kc::ThreadPool::resolve_count(options.n_threads)),
       matmul_(pool_),
       resident_(options.resident_weights ? std::make_unique<ResidentWeights>(weights, pool_) : nullptr),
       weights_(resident_ ? resident_->weights() : weights) {
@@ -81,10 +72,7 @@ void CpuBackend::forward(const ForwardInput& input, std::vector<float>& logits) 
 }
 
 void CpuBackend::matmul(const MatrixView& w, const float* x, int64_t m, float* y) {
-  const auto status = matmul_.run(w.type, w.data, w.n_rows, w.n_cols, x, m, y);
-  if (status != kernels::KernelStatus::kOk) {
-    throw Error(fmt::format("matrix product failed: {}", kernels::to_string(status)));
-  }
+  matmul_shared({{w.type, w.data, w.n_rows, y}}, w.n_cols, x, m);
 }
 
 void CpuBackend::matmul_shared(std::initializer_list<kernels::cpu::MatmulTarget> targets, int64_t n_cols,
