@@ -1,16 +1,33 @@
 #pragma once
 // The interface the engine computes through. A backend owns the model's weights on its device
-// and the key/value cache of one sequence (the paged, multi-sequence cache replaces this with
-// block tables when the scheduler lands).
+// and the paged KV memory: a pool of fixed-size blocks (KvGeometry) that sequences address
+// through block tables. Which block belongs to which sequence, reference counts, copy-on-write
+// and the prefix cache are the engine's business (core/kv); the backend only reads and writes
+// the blocks it is told to.
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "core/kv/kv_geometry.h"
+
 namespace hearth {
 
 using TokenId = int32_t;
 
+// One sequence's share of a batched forward pass.
+struct SequenceSlice {
+  std::span<const TokenId> tokens;       // new tokens, at positions n_past .. n_past + size - 1
+  int64_t n_past = 0;                    // positions whose K/V are already in the blocks
+  // Physical block of positions [i * block_tokens, (i + 1) * block_tokens); must cover
+  // n_past + tokens.size() positions. Blocks written here (positions >= n_past) must not be
+  // shared with another sequence (the engine copies on write first).
+  std::span<const int32_t> block_table;
+  int64_t n_logits = 1;                  // logits for the last n_logits tokens (0 .. size)
+};
+
+// Legacy single-sequence input (generate, bench, tests).
 struct ForwardInput {
   std::span<const TokenId> tokens;  // new tokens, at positions n_past .. n_past + size - 1
   bool all_logits = false;          // logits for every token (scoring), else only the last
@@ -22,17 +39,38 @@ class Backend {
 
   // "cpu (2 threads, AVX2)" / "NVIDIA H100 80GB HBM3".
   virtual std::string device_name() const = 0;
+  // Most positions one sequence may hold.
   virtual int64_t context_size() const = 0;
   virtual int64_t n_vocab() const = 0;
-  // Tokens whose keys and values are in the cache.
-  virtual int64_t n_past() const = 0;
 
-  // Runs the model over input.tokens, appending their keys/values to the cache.
+  // ---- Paged, batched interface (the engine) ----
+  virtual KvGeometry kv_geometry() const;
+  virtual int64_t kv_block_count() const;  // blocks in the pool, ids 0 .. count - 1
+
+  // Runs the model over the new tokens of every sequence in one pass, writing their keys and
+  // values into their blocks. logits: [sum of n_logits, n_vocab], sequences in order, each
+  // sequence's rows in position order. Throws hearth::Error (bad token id, a block id outside
+  // the pool, a table too short, a device fault); the pool stays usable after an error.
+  virtual void forward_batch(std::span<const SequenceSlice> sequences, std::vector<float>& logits);
+
+  // Copy-on-write support: dst := src (all layers, all positions).
+  virtual void copy_kv_block(int32_t src, int32_t dst);
+  // Host copies in the layout of kv_geometry.h; `bytes` is kv_geometry().block_bytes() long.
+  virtual void read_kv_block(int32_t block, std::span<std::byte> bytes) const;
+  virtual void write_kv_block(int32_t block, std::span<const std::byte> bytes);
+
+  // ---- Single-sequence convenience (generate, bench, tests) ----
+  // One implicit sequence over blocks 0, 1, 2, ... of the pool. Never mix with an engine that
+  // allocates blocks of the same backend. The defaults are built on forward_batch.
+  virtual int64_t n_past() const { return single_n_past_; }
   // logits: [all_logits ? n_tokens : 1, n_vocab]. Throws hearth::Error when the context is full.
-  virtual void forward(const ForwardInput& input, std::vector<float>& logits) = 0;
-
+  virtual void forward(const ForwardInput& input, std::vector<float>& logits);
   // Drops cached positions >= n_past (rollback of rejected or edited tokens).
-  virtual void truncate(int64_t n_past) = 0;
+  virtual void truncate(int64_t n_past);
+
+ private:
+  int64_t single_n_past_ = 0;
+  std::vector<int32_t> single_table_;
 };
 
 }  // namespace hearth

@@ -1,0 +1,45 @@
+#pragma once
+// Matrix products with quantized weights on the GPU. Host-callable from plain C++ (no CUDA
+// syntax here). Kernels take raw device pointers, sizes and a stream and return an error code;
+// they never throw, exit or abort (DESIGN.md).
+//
+// Weights: `rows` rows of `cols` elements, each row stored as GGUF blocks of `type` (Q4_0, Q8_0,
+// Q4_K, Q5_K, Q6_K, F16, BF16, F32), rows contiguous, or in the repacked device layout produced
+// by repack_weights() (QuantWeights::repacked tells which).
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/common/dtype.h"
+
+typedef struct cublasContext* cublasHandle_t;
+
+namespace hearth::kernels::cuda {
+
+struct QuantWeights {
+  DType type = DType::F32;
+  const void* data = nullptr;  // device memory
+  int64_t rows = 0;            // output features
+  int64_t cols = 0;            // input features; a multiple of the type's block size
+  bool repacked = false;       // data is in repack_weights()'s layout
+};
+
+// Bytes repack_weights needs for a matrix (0 when the type is used as stored).
+size_t repacked_bytes(DType type, int64_t rows, int64_t cols);
+// GGUF layout (device, `src`) -> GPU-friendly layout (device, `dst`, repacked_bytes long).
+cudaError_t repack_weights(DType type, const void* src, void* dst, int64_t rows, int64_t cols, cudaStream_t stream);
+
+// Decode-sized products, m = 1 .. 16 rows of activations, one fused dequantize-and-multiply
+// pass over the weights (the weights are read once for all m rows):
+//   y[m, rows] = x[m, cols] . W^T      x, y: device float32, row-major
+cudaError_t quant_matvec(const QuantWeights& w, const float* x, int64_t m, float* y, cudaStream_t stream);
+
+// Any m (prefill): m <= 16 goes to quant_matvec; larger m dequantizes W tile by tile to FP16 in
+// `workspace` and multiplies on tensor cores through cuBLAS (FP32 accumulate).
+// workspace: device memory of at least gemm_workspace_bytes(w, m) bytes.
+size_t gemm_workspace_bytes(const QuantWeights& w, int64_t m);
+cudaError_t quant_gemm(const QuantWeights& w, const float* x, int64_t m, float* y, void* workspace,
+                       cublasHandle_t cublas, cudaStream_t stream);
+
+}  // namespace hearth::kernels::cuda
