@@ -10,7 +10,7 @@ packages=(
   qml6-module-qtquick-layouts qml6-module-qtquick-window qml6-module-qtqml-workerscript
   qml6-module-qtquick-templates
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
-  libpcre2-dev libxxhash-dev libzstd-dev libsqlite3-dev libcli11-dev
+  libpcre2-dev libicu-dev libxxhash-dev libzstd-dev libsqlite3-dev libcli11-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(clang libclang-rt-dev python3 python3-numpy python3-sentencepiece python3-regex python3-jinja2)

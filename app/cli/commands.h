@@ -18,5 +18,11 @@ CommandFn add_info_command(CLI::App& app);
 CommandFn add_synth_command(CLI::App& app);
 CommandFn add_quantize_command(CLI::App& app);
 CommandFn add_bench_command(CLI::App& app);
+CommandFn add_batch_command(CLI::App& app);
+CommandFn add_convert_tokenizer_command(CLI::App& app);
+CommandFn add_tokenize_command(CLI::App& app);
+CommandFn add_detokenize_command(CLI::App& app);
+CommandFn add_template_command(CLI::App& app);
+CommandFn add_serve_command(CLI::App& app);
 
 }  // namespace hearth::cli

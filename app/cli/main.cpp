@@ -36,6 +36,12 @@ int main(int argc, char** argv) {
   add(cli::add_synth_command);
   add(cli::add_quantize_command);
   add(cli::add_bench_command);
+  add(cli::add_batch_command);
+  add(cli::add_convert_tokenizer_command);
+  add(cli::add_tokenize_command);
+  add(cli::add_detokenize_command);
+  add(cli::add_template_command);
+  add(cli::add_serve_command);
 
   try {
     app.parse(argc, argv);

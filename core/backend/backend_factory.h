@@ -6,6 +6,9 @@
 #include "core/backend/backend.h"
 #include "core/model/loaded_model.h"
 
+// Feature test for code written while BackendOptions gained the KV pool fields (core/engine).
+#define HEARTH_BACKEND_OPTIONS_HAVE_KV_POOL 1
+
 namespace hearth {
 
 struct BackendOptions {
@@ -13,6 +16,11 @@ struct BackendOptions {
   int n_threads = 0;            // CPU threads; 0 = all
   int64_t context_size = 0;     // 0 = model default (capped)
   bool mmap_weights = false;    // CPU: read weights through the file mapping instead of a huge-page copy
+  // Paged KV pool, allocated once: kv_blocks blocks of kv_block_tokens positions each.
+  // 0 blocks = enough for one full context (the engine passes context * max running sequences).
+  int64_t kv_blocks = 0;
+  int64_t kv_block_tokens = 16;
+  int64_t max_batch = 512;      // tokens of all sequences per pass through the weights
 };
 
 struct BackendChoice {

@@ -92,6 +92,7 @@ struct EngineStats {
   int64_t kv_blocks_total = 0, kv_blocks_used = 0, kv_blocks_cached = 0, kv_blocks_free = 0;
   double prefix_hit_rate = 0;          // prompt tokens served from cache / prompt tokens
   uint64_t requests_finished = 0, tokens_generated = 0;
+  uint64_t preemptions = 0;            // sequences sent back to recompute because the KV pool was full
   std::string model_path, device;
 };
 
@@ -107,8 +108,11 @@ struct EngineOptions {
   int64_t max_queue = 64;              // past this, submit() throws QueueFullError
   int64_t max_running = 8;             // sequences in flight
   int64_t token_budget = 512;          // tokens per step (decode first, then prefill chunks)
+  int64_t prefill_chunk = 256;         // prompt tokens per sequence per step (<= token_budget)
   int64_t kv_blocks = 0;               // 0: sized from the context and max_running
   KvStore* kv_store = nullptr;         // persistent prefix cache, optional
+  // Builds the backend for a loaded model; empty: create_backend(). Tests pass a fake here.
+  std::function<BackendChoice(const LoadedModel&, const BackendOptions&)> backend_factory;
 };
 
 class QueueFullError : public Error {

@@ -6,6 +6,7 @@
 
 #include "core/model/model_config.h"
 #include "kernels/common/dtype.h"
+#include "kernels/cpu/weight_layout.h"
 
 namespace hearth::gguf {
 class GgufFile;
@@ -13,13 +14,16 @@ class GgufFile;
 
 namespace hearth {
 
-// A row-major matrix of n_rows rows, each n_cols elements of `type` (the GGUF dims[0] = n_cols).
+// A matrix of n_rows rows, each n_cols elements of `type` (the GGUF dims[0] = n_cols), row-major
+// as in the file unless `layout` says otherwise (kernels/cpu/weight_layout.h: only
+// ResidentWeights produces another layout; pass it on to the matmul in MatmulTarget::layout).
 struct MatrixView {
   DType type = DType::F32;
   const void* data = nullptr;
   int64_t n_cols = 0;
   int64_t n_rows = 0;
   uint64_t row_bytes = 0;
+  kernels::cpu::WeightLayout layout = kernels::cpu::WeightLayout::kRowMajor;
   uint64_t bytes() const { return row_bytes * static_cast<uint64_t>(n_rows); }
 };
 

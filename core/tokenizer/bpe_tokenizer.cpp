@@ -6,9 +6,13 @@
 
 namespace hearth {
 
+bool BpeTokenizer::pre_ignores_merges(std::string_view pre) {
+  return pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3" || pre == "gpt-4o";
+}
+
 BpeTokenizer::BpeTokenizer(Vocabulary vocab)
     : vocab_(std::move(vocab)), pre_tokenizer_(vocab_.pre), specials_(vocab_) {
-  ignore_merges_ = vocab_.pre == "llama-bpe" || vocab_.pre == "llama3" || vocab_.pre == "llama-v3";
+  ignore_merges_ = pre_ignores_merges(vocab_.pre);
   for (TokenId id = 0; id < vocab_.size(); ++id) token_ids_.insert(vocab_.tokens[id], id);
   for (int b = 0; b < 256; ++b) byte_ids_[b] = token_ids_.find(byte_map_.char_of(static_cast<uint8_t>(b)));
   merges_.reserve(vocab_.merges.size());
@@ -38,12 +42,15 @@ std::vector<TokenId> BpeTokenizer::encode(std::string_view text, bool add_bos, b
   std::vector<TokenId> out;
   out.reserve(text.size() / 3 + 2);
   if (add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
+  std::string normalized;
   for (const TextFragment& fragment : specials_.split(text, parse_special)) {
     if (fragment.token >= 0) {
       out.push_back(fragment.token);
       continue;
     }
-    for (std::string_view word : pre_tokenizer_.split(fragment.text)) encode_word(word, out);
+    const std::string_view plain =
+        vocab_.normalization == Normalization::kNfc ? nfc_.normalize(fragment.text, normalized) : fragment.text;
+    for (std::string_view word : pre_tokenizer_.split(plain)) encode_word(word, out);
   }
   if (add_bos && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);  // the model's framing
   return out;

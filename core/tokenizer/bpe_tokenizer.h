@@ -14,6 +14,7 @@
 #include "core/tokenizer/piece_table.h"
 #include "core/tokenizer/pre_tokenizer.h"
 #include "core/tokenizer/special_tokens.h"
+#include "core/tokenizer/unicode_normalizer.h"
 #include "core/tokenizer/vocabulary.h"
 
 namespace hearth {
@@ -27,6 +28,10 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<TokenId> encode(std::string_view text, bool add_bos, bool parse_special) const override;
   std::string token_to_piece(TokenId id, bool render_special = false) const override;
   std::string decode(const std::vector<TokenId>& ids, bool render_special = false) const override;
+
+  // Whether the pre-tokenizer `pre` belongs to a model whose tokenizer.json sets "ignore_merges"
+  // (a word that is itself a token is that token).
+  static bool pre_ignores_merges(std::string_view pre);
 
   int32_t vocab_size() const override { return vocab_.size(); }
   TokenId bos() const override { return vocab_.bos; }
@@ -50,10 +55,11 @@ class BpeTokenizer final : public Tokenizer {
   PreTokenizer pre_tokenizer_;
   ByteLevelMap byte_map_;
   SpecialTokenMatcher specials_;
+  NfcNormalizer nfc_;                 // used when vocab_.normalization is kNfc
   PieceTable token_ids_;              // views into vocab_.tokens
   std::array<TokenId, 256> byte_ids_{};  // the token of each byte's character, or -1
   std::unordered_map<uint64_t, Merge> merges_;               // (left id, right id) -> rank, result
-  bool ignore_merges_ = false;  // Llama 3: a word that is a token is that token, merges or not
+  bool ignore_merges_ = false;  // Llama 3, gpt-oss: a word that is a token is that token, merges or not
 
   static constexpr size_t kMaxCachedWords = 1 << 16;
   mutable std::mutex cache_mutex_;

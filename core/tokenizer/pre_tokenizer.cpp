@@ -52,6 +52,24 @@ constexpr const char* kDeepseekLlm[] = {
     R"re(\p{N}+)re",
 };
 
+// DeepSeek V3 / R1: digit runs of up to three, CJK (and kana) runs, then a Llama-3-like expression
+// with punctuation and symbols (\p{P}, \p{S}) kept apart from letters and marks.
+constexpr const char* kDeepseekV3[] = {
+    R"re(\p{N}{1,3})re",
+    R"re([\x{4E00}-\x{9FA5}\x{3040}-\x{309F}\x{30A0}-\x{30FF}]+)re",
+    R"re([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+)re"
+    R"re(| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re",
+};
+
+// o200k (gpt-oss, GPT-4o): words split at case changes, contractions attached to the word before.
+// The case-insensitive contraction groups are spelled with ASCII classes, as for Llama 3.
+constexpr const char* kGpt4o =
+    R"re([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+)re"
+    R"re((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?)re"
+    R"re(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*)re"
+    R"re((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?)re"
+    R"re(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
+
 }  // namespace
 
 struct PreTokenizer::Regex {
@@ -69,6 +87,8 @@ std::vector<std::string> PreTokenizer::patterns_for(std::string_view pre) {
     return {kSingleDigit, kGpt2};
   }
   if (pre == "deepseek-llm") return {std::begin(kDeepseekLlm), std::end(kDeepseekLlm)};
+  if (pre == "deepseek-v3") return {std::begin(kDeepseekV3), std::end(kDeepseekV3)};
+  if (pre == "gpt-4o") return {kGpt4o};
   throw FormatError("tokenizer: unknown pre-tokenizer tokenizer.ggml.pre = \"" + std::string(pre) + "\"");
 }
 

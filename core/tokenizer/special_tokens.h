@@ -1,7 +1,9 @@
 #pragma once
-// Finds control and user-defined token texts in trusted text (chat templates), so
-// "<|im_start|>user" becomes [<|im_start|>] + "user". Leftmost match wins; among the tokens that
-// match there, the longest; among equal texts, the lowest id.
+// Finds added-token texts in text before the model sees it, like Hugging Face's added-token
+// splitter: control tokens only in trusted text (chat templates: "<|im_start|>user" becomes
+// [<|im_start|>] + "user"), user-defined tokens (HF "special": false, e.g. Qwen's "<think>",
+// Gemma's "\n\n") always, since they stand for their text. Leftmost match wins; among the tokens
+// that match there, the longest; among equal texts, the lowest id.
 #include <array>
 #include <string>
 #include <string_view>
@@ -21,13 +23,19 @@ class SpecialTokenMatcher {
  public:
   explicit SpecialTokenMatcher(const Vocabulary& vocab);
 
-  // The fragments of `text` in order; with parse_special false, `text` as one plain fragment.
+  // The fragments of `text` in order; with parse_special false, only user-defined tokens are cut.
   std::vector<TextFragment> split(std::string_view text, bool parse_special) const;
 
  private:
-  // Candidates by first byte, longest first: [(text, id)].
-  std::array<std::vector<std::pair<std::string, TokenId>>, 256> by_first_byte_;
+  struct Candidate {
+    std::string text;
+    TokenId id;
+    bool control;  // matched only when parse_special
+  };
+  // Candidates by first byte, longest first.
+  std::array<std::vector<Candidate>, 256> by_first_byte_;
   bool any_ = false;
+  bool any_user_defined_ = false;
 };
 
 }  // namespace hearth

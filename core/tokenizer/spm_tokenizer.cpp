@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/common/error.h"
 #include "core/tokenizer/utf8.h"
@@ -28,12 +30,18 @@ int parse_byte_token(std::string_view text) {
   return value;
 }
 
-// True when `piece` has U+2581 right after a character that is not U+2581 itself.
-bool has_inner_space(std::string_view piece) {
+// Adds the code point of each character of `piece` that is followed by U+2581 while not being
+// U+2581 itself: a merge may join a word to the next one only right after such a character.
+void add_chars_before_inner_space(std::string_view piece, std::unordered_set<uint32_t>& out) {
   for (size_t at = piece.find(kSpace, 1); at != std::string_view::npos; at = piece.find(kSpace, at + 1)) {
-    if (at < kSpace.size() || piece.substr(at - kSpace.size(), kSpace.size()) != kSpace) return true;
+    size_t start = at;
+    do --start;
+    while (start > 0 && (static_cast<uint8_t>(piece[start]) & 0xC0) == 0x80);
+    const size_t n = utf8::valid_sequence_length(piece, start);
+    if (n != at - start) continue;  // not a whole character (ill-formed piece): cannot follow from text
+    if (piece.substr(start, n) == kSpace) continue;
+    out.insert(utf8::decode_sequence(piece, start, n));
   }
-  return false;
 }
 
 }  // namespace
@@ -45,12 +53,14 @@ struct SpmTokenizer::Workspace {
     uint32_t length;  // 0 once merged into its left neighbour
     int32_t prev;
     int32_t next;
+    TokenId id;  // rank mode: the piece's id, -1 when it is not a piece
   };
   struct Pair {
     float score;
     int32_t left;
     int32_t right;
     uint32_t length;  // bytes of the merged piece; a mismatch later means the pair is stale
+    TokenId result;   // rank mode: the merged piece's id
   };
   // Heap order: highest score first, then leftmost.
   static bool worse(const Pair& a, const Pair& b) {
@@ -61,8 +71,9 @@ struct SpmTokenizer::Workspace {
   std::vector<Pair> heap;
   // Unused pieces are split back into the two parts that formed them (SentencePiece "resegment").
   std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>, PieceHash> unused_parts;
-  // Word cache of one fragment: word (a view into `normalized`) -> index into word_spans, which
-  // holds (offset, count) in cached_ids.
+  // Word cache of one encode() call (all its fragments): word (a view into word_texts, whose
+  // elements never move) -> index into word_spans, which holds (offset, count) in cached_ids.
+  std::deque<std::string> word_texts;
   PieceTable words;
   std::vector<std::pair<size_t, size_t>> word_spans;
   std::vector<TokenId> cached_ids;
@@ -70,14 +81,13 @@ struct SpmTokenizer::Workspace {
 
 SpmTokenizer::SpmTokenizer(Vocabulary vocab, bool split_words) : vocab_(std::move(vocab)), specials_(vocab_) {
   byte_tokens_.fill(-1);
-  bool inner_space = false;
   for (TokenId id = 0; id < vocab_.size(); ++id) {
     const std::string_view text = vocab_.tokens[id];
     const TokenType type = vocab_.type_of(id);
     all_pieces_.insert(text, id);  // first id wins for duplicated texts
     if (type == TokenType::kNormal || type == TokenType::kUserDefined || type == TokenType::kUnused) {
       mergeable_.insert(text, id);
-      inner_space = inner_space || has_inner_space(text);
+      add_chars_before_inner_space(text, chars_before_inner_space_);
     }
     if (type == TokenType::kByte) {
       const int byte = parse_byte_token(text);
@@ -87,7 +97,29 @@ SpmTokenizer::SpmTokenizer(Vocabulary vocab, bool split_words) : vocab_(std::mov
       }
     }
   }
-  split_before_space_ = split_words && !inner_space;
+  split_before_space_ = split_words;
+  by_rank_ = !vocab_.merges.empty();
+  pair_ranks_.reserve(vocab_.merges.size());
+  for (size_t rank = 0; rank < vocab_.merges.size(); ++rank) {
+    const std::string_view merge = vocab_.merges[rank];
+    // "left right"; a piece may itself hold a space, so take the first space that splits the
+    // merge into two pieces whose concatenation is a piece.
+    bool found = false;
+    for (size_t at = merge.find(' '); at != std::string_view::npos && !found; at = merge.find(' ', at + 1)) {
+      const std::string_view left = merge.substr(0, at), right = merge.substr(at + 1);
+      const TokenId l = all_pieces_.find(left), r = all_pieces_.find(right);
+      if (l < 0 || r < 0) continue;
+      const std::string joined = std::string(left) + std::string(right);
+      if (all_pieces_.find(joined) < 0) continue;
+      add_chars_before_inner_space(joined, chars_before_inner_space_);  // any merge result counts here
+      pair_ranks_.emplace(rank_key(l, r), RankedMerge{static_cast<int32_t>(rank), all_pieces_.find(joined)});  // a repeated pair keeps its best rank
+      found = true;
+    }
+    if (!found) {
+      throw FormatError("tokenizer: merge " + std::to_string(rank) + " \"" + std::string(merge) +
+                        "\" does not join two pieces into a piece");
+    }
+  }
 }
 
 std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
@@ -139,11 +171,9 @@ void SpmTokenizer::encode_fragment(std::string_view text, bool add_prefix, Works
     encode_chunk(all, ws, out);
     return;
   }
-  // Chunks start at each U+2581 that follows a character other than U+2581. Words repeat, so
-  // each distinct short word of this fragment is merged once.
-  ws.words.clear();
-  ws.word_spans.clear();
-  ws.cached_ids.clear();
+  // Chunks start at each U+2581 that follows a character other than U+2581 (and not one of
+  // chars_before_inner_space_). Words repeat, so each distinct short word of the whole text
+  // is merged once.
   const auto encode_word = [&](std::string_view word) {
     if (word.size() > kMaxCachedWordBytes) {
       encode_chunk(word, ws, out);
@@ -157,13 +187,21 @@ void SpmTokenizer::encode_fragment(std::string_view text, bool add_prefix, Works
     }
     const size_t before = out.size();
     encode_chunk(word, ws, out);
-    ws.words.insert(word, static_cast<int32_t>(ws.word_spans.size()));
+    ws.word_texts.emplace_back(word);
+    ws.words.insert(ws.word_texts.back(), static_cast<int32_t>(ws.word_spans.size()));
     ws.word_spans.emplace_back(ws.cached_ids.size(), out.size() - before);
     ws.cached_ids.insert(ws.cached_ids.end(), out.begin() + static_cast<std::ptrdiff_t>(before), out.end());
   };
   size_t chunk_start = 0;
   for (size_t at = all.find(kSpace, 1); at != std::string_view::npos; at = all.find(kSpace, at + 1)) {
-    if (all.substr(at - kSpace.size(), kSpace.size()) == kSpace) continue;
+    // (Without a dummy prefix the text may start with a character shorter than U+2581.)
+    if (at >= kSpace.size() && all.substr(at - kSpace.size(), kSpace.size()) == kSpace) continue;
+    if (!chars_before_inner_space_.empty()) {
+      size_t start = at;
+      do --start;
+      while (start > 0 && (static_cast<uint8_t>(all[start]) & 0xC0) == 0x80);
+      if (chars_before_inner_space_.count(utf8::decode_sequence(all, start, at - start)) > 0) continue;
+    }
     encode_word(all.substr(chunk_start, at - chunk_start));
     chunk_start = at;
   }
@@ -175,9 +213,19 @@ void SpmTokenizer::try_add_pair(std::string_view chunk, int32_t left, int32_t ri
   const auto& l = ws.symbols[left];
   const auto& r = ws.symbols[right];
   const std::string_view merged = chunk.substr(l.start, l.length + r.length);
+  if (by_rank_) {
+    if (l.id < 0 || r.id < 0) return;
+    const auto it = pair_ranks_.find(rank_key(l.id, r.id));
+    if (it == pair_ranks_.end()) return;
+    // Ranks stay below 2^24 (checked by the GGUF limits), so the float is exact.
+    ws.heap.push_back({-static_cast<float>(it->second.rank), left, right, static_cast<uint32_t>(merged.size()),
+                       it->second.result});
+    std::push_heap(ws.heap.begin(), ws.heap.end(), Workspace::worse);
+    return;
+  }
   const TokenId id = mergeable_.find(merged);
   if (id < 0) return;
-  ws.heap.push_back({vocab_.score_of(id), left, right, static_cast<uint32_t>(merged.size())});
+  ws.heap.push_back({vocab_.score_of(id), left, right, static_cast<uint32_t>(merged.size()), id});
   std::push_heap(ws.heap.begin(), ws.heap.end(), Workspace::worse);
   if (vocab_.type_of(id) == TokenType::kUnused) {
     ws.unused_parts[vocab_.tokens[id]] = {chunk.substr(l.start, l.length), chunk.substr(r.start, r.length)};
@@ -195,7 +243,7 @@ void SpmTokenizer::encode_chunk(std::string_view chunk, Workspace& ws, std::vect
     const size_t n = std::max<size_t>(1, utf8::valid_sequence_length(chunk, pos));
     const auto index = static_cast<int32_t>(symbols.size());
     symbols.push_back({static_cast<uint32_t>(pos), static_cast<uint32_t>(n), index - 1,
-                       pos + n < chunk.size() ? index + 1 : -1});
+                       pos + n < chunk.size() ? index + 1 : -1, by_rank_ ? all_pieces_.find(chunk.substr(pos, n)) : -1});
     pos += n;
   }
   for (size_t i = 1; i < symbols.size(); ++i) try_add_pair(chunk, static_cast<int32_t>(i - 1), static_cast<int32_t>(i), ws);
@@ -209,6 +257,7 @@ void SpmTokenizer::encode_chunk(std::string_view chunk, Workspace& ws, std::vect
     // Stale: one side was merged away or has grown since the pair was queued.
     if (left.length == 0 || right.length == 0 || left.length + right.length != top.length) continue;
     left.length += right.length;
+    left.id = top.result;
     right.length = 0;
     left.next = right.next;
     if (right.next >= 0) symbols[right.next].prev = top.left;
@@ -221,8 +270,8 @@ void SpmTokenizer::encode_chunk(std::string_view chunk, Workspace& ws, std::vect
 }
 
 void SpmTokenizer::emit_symbol(std::string_view piece, Workspace& ws, std::vector<TokenId>& out) const {
-  if (const TokenId id = mergeable_.find(piece); id >= 0) {
-    if (vocab_.type_of(id) == TokenType::kUnused) {
+  if (const TokenId id = by_rank_ ? all_pieces_.find(piece) : mergeable_.find(piece); id >= 0) {
+    if (vocab_.type_of(id) == TokenType::kUnused && !by_rank_) {
       if (const auto parts = ws.unused_parts.find(piece); parts != ws.unused_parts.end()) {
         const auto [l, r] = parts->second;  // copy: the recursion may rehash the map
         emit_symbol(l, ws, out);

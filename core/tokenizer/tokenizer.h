@@ -3,7 +3,9 @@
 //   "llama": SentencePiece-style (scores, byte fallback <0xXX>, dummy-prefix space, U+2581 for space)
 //   "gpt2":  byte-level BPE with merge ranks and a pre-tokenizer regex chosen by tokenizer.ggml.pre
 // Special-token strings in user text are plain text unless the caller says the text is trusted
-// template text (parse_special), so user input can never inject control tokens.
+// template text (parse_special), so user input can never inject control tokens. User-defined
+// (Hugging Face "special": false) added tokens such as "<think>" stand for their own text and are
+// always cut out, as Hugging Face and llama.cpp do.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,7 +29,7 @@ class Tokenizer {
 
   // add_bos: put BOS first (when the model has one; callers usually pass add_bos_by_default()),
   // and, for models whose tokenizer.ggml.add_eos_token is set, EOS last. parse_special: the text
-  // is trusted template text, so control and user-defined token texts in it become those tokens.
+  // is trusted template text, so control token texts in it become those tokens.
   virtual std::vector<TokenId> encode(std::string_view text, bool add_bos, bool parse_special) const = 0;
   // The bytes this token stands for (a byte token gives its single byte; a control token gives
   // its text only when `render_special`). May be a partial UTF-8 sequence.

@@ -6,6 +6,7 @@
 #include "core/common/error.h"
 #include "core/gguf/gguf_file.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/tokenizer/tokenizer_import.h"
 #include "core/tokenizer/vocabulary.h"
 
 namespace hearth {
@@ -18,6 +19,19 @@ TokenId read_token_id(const gguf::GgufFile& file, const std::string& key, TokenI
   if (*value < 0 || *value == UINT32_MAX) return -1;
   if (*value > INT32_MAX) throw FormatError("tokenizer: " + key + " = " + std::to_string(*value) + " is too large");
   return static_cast<TokenId>(*value);
+}
+
+// hearth.tokenizer.normalizer ("none" or "nfc", written by convert-tokenizer). Files from other
+// converters lack it: Qwen2-family tokenizer.json files all normalize to NFC, so "qwen2" does too.
+Normalization normalization_from_gguf(const gguf::GgufFile& file, const Vocabulary& vocab) {
+  const std::optional<std::string> name = file.get_string(std::string(kNormalizerKey));
+  if (!name) {
+    const bool qwen = vocab.model == TokenizerModel::kByteLevelBpe && vocab.pre == "qwen2";
+    return qwen ? Normalization::kNfc : Normalization::kNone;
+  }
+  if (*name == "none") return Normalization::kNone;
+  if (*name == "nfc") return Normalization::kNfc;
+  throw FormatError("tokenizer: unknown " + std::string(kNormalizerKey) + " = \"" + *name + "\"");
 }
 
 Vocabulary vocabulary_from_gguf(const gguf::GgufFile& file) {
@@ -70,6 +84,7 @@ Vocabulary vocabulary_from_gguf(const gguf::GgufFile& file) {
   vocab.add_bos = file.get_bool("tokenizer.ggml.add_bos_token").value_or(vocab.add_bos);
   vocab.add_eos = file.get_bool("tokenizer.ggml.add_eos_token").value_or(vocab.add_eos);
   vocab.add_space_prefix = file.get_bool("tokenizer.ggml.add_space_prefix").value_or(vocab.add_space_prefix);
+  vocab.normalization = normalization_from_gguf(file, vocab);
   return vocab;
 }
 

@@ -36,6 +36,9 @@ void Vocabulary::validate() const {
       throw FormatError("tokenizer: token " + std::to_string(i) + " has unknown type " + std::to_string(t));
     }
   }
+  if (normalization != Normalization::kNone && model != TokenizerModel::kByteLevelBpe) {
+    throw FormatError("tokenizer: Unicode normalization is supported only for byte-level BPE vocabularies");
+  }
   const int32_t n = size();
   check_id("BOS", bos, n);
   check_id("EOS", eos, n);

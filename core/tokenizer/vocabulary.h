@@ -25,13 +25,23 @@ enum class TokenizerModel {
   kByteLevelBpe,   // tokenizer.ggml.model "gpt2"
 };
 
+// Unicode normalization applied to plain text before pre-tokenization (Hugging Face "normalizer").
+enum class Normalization {
+  kNone,
+  kNfc,  // Qwen2 / 2.5 / 3 ("NFC"); needs ICU (without it, text passes unchanged)
+};
+
 struct Vocabulary {
   TokenizerModel model = TokenizerModel::kSentencePiece;
   std::string pre = "default";           // tokenizer.ggml.pre (byte-level BPE only)
   std::vector<std::string> tokens;       // id -> text, as stored (U+2581 / byte-level characters)
   std::vector<float> scores;             // empty, or one per token (SentencePiece merge priority)
   std::vector<TokenType> types;          // empty (all normal), or one per token
-  std::vector<std::string> merges;       // byte-level BPE: "left right", best (rank 0) first
+  // "left right", best (rank 0) first. Byte-level BPE always has them. A SentencePiece-style
+  // vocabulary with merges (imported from a Hugging Face tokenizer.json "BPE" model with byte
+  // fallback: Llama 2, Gemma) merges by these pair ranks instead of by piece scores.
+  std::vector<std::string> merges;
+  Normalization normalization = Normalization::kNone;  // byte-level BPE only
   TokenId bos = -1, eos = -1, eot = -1, eom = -1, unk = -1, pad = -1;
   bool add_bos = false;                  // tokenizer.ggml.add_bos_token: add_bos_by_default()
   bool add_eos = false;                  // encode(add_bos=true) also appends EOS when this is set

@@ -2,3 +2,4 @@
 #define HEARTH_AVX2_NAMESPACE avx2
 #define HEARTH_AVX2_VNNI 0
 #include "kernels/cpu/dot_avx2_impl.h"
+#include "kernels/cpu/dot_interleaved_avx2_impl.h"

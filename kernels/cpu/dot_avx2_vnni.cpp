@@ -3,3 +3,4 @@
 #define HEARTH_AVX2_NAMESPACE avx2_vnni
 #define HEARTH_AVX2_VNNI 1
 #include "kernels/cpu/dot_avx2_impl.h"
+#include "kernels/cpu/dot_interleaved_avx2_impl.h"

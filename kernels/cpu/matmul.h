@@ -13,6 +13,7 @@
 #include "kernels/common/dtype.h"
 #include "kernels/cpu/kernel_status.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/cpu/weight_layout.h"
 
 namespace hearth::kernels::cpu {
 
@@ -27,11 +28,14 @@ const char* simd_level_name(SimdLevel level);
 SimdLevel detect_simd_level();
 
 // One product of a matrix sharing its activations with others: y[m, n_rows] = x · W^T.
+// `layout` says how W's bytes are arranged (weight_layout.h); kInterleaved8 exists for the
+// types supports_interleaved() accepts, at every SIMD level.
 struct MatmulTarget {
   DType type;
   const void* w;
   int64_t n_rows;
   float* y;
+  WeightLayout layout = WeightLayout::kRowMajor;
 };
 
 class Matmul {

@@ -25,7 +25,8 @@ struct QuantWeights {
   bool repacked = false;       // data is in repack_weights()'s layout
 };
 
-// Bytes repack_weights needs for a matrix (0 when the type is used as stored).
+// Bytes repack_weights needs for a matrix (0 when the type is used as stored; for now that is
+// every type: repack_weights and repacked == true are rejected with cudaErrorInvalidValue).
 size_t repacked_bytes(DType type, int64_t rows, int64_t cols);
 // GGUF layout (device, `src`) -> GPU-friendly layout (device, `dst`, repacked_bytes long).
 cudaError_t repack_weights(DType type, const void* src, void* dst, int64_t rows, int64_t cols, cudaStream_t stream);
@@ -35,9 +36,19 @@ cudaError_t repack_weights(DType type, const void* src, void* dst, int64_t rows,
 //   y[m, rows] = x[m, cols] . W^T      x, y: device float32, row-major
 cudaError_t quant_matvec(const QuantWeights& w, const float* x, int64_t m, float* y, cudaStream_t stream);
 
+// The quantized types take an integer path: x is quantized once per call to int8 per 32 columns
+// (scale + sum, Q8_1-style) in a workspace, then dp4a dot products. The call above allocates that
+// workspace stream-ordered (cudaMallocAsync/cudaFreeAsync) each time; pass one to avoid it.
+// matvec_workspace_bytes is 0 for F32/F16/BF16 (float path, no workspace); the workspace must be
+// 16-byte aligned (cudaMalloc gives 256). x and y need 4-byte alignment.
+size_t matvec_workspace_bytes(const QuantWeights& w, int64_t m);
+cudaError_t quant_matvec(const QuantWeights& w, const float* x, int64_t m, float* y, void* workspace,
+                         cudaStream_t stream);
+
 // Any m (prefill): m <= 16 goes to quant_matvec; larger m dequantizes W tile by tile to FP16 in
 // `workspace` and multiplies on tensor cores through cuBLAS (FP32 accumulate).
-// workspace: device memory of at least gemm_workspace_bytes(w, m) bytes.
+// workspace: device memory of at least gemm_workspace_bytes(w, m) bytes (for m <= 16 that is
+// matvec_workspace_bytes(w, m), so sizing it for the largest m serves every call).
 size_t gemm_workspace_bytes(const QuantWeights& w, int64_t m);
 cudaError_t quant_gemm(const QuantWeights& w, const float* x, int64_t m, float* y, void* workspace,
                        cublasHandle_t cublas, cudaStream_t stream);

@@ -1,7 +1,9 @@
 #include "core/backend/cpu/resident_weights.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #ifdef __linux__
@@ -11,6 +13,7 @@
 
 #include "core/common/error.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/cpu/weight_layout.h"
 
 namespace hearth {
 
@@ -52,7 +55,9 @@ void release(void* p, size_t bytes) {
 
 }  // namespace
 
-ResidentWeights::ResidentWeights(const ModelWeights& source, kernels::cpu::ThreadPool& pool) : weights_(source) {
+ResidentWeights::ResidentWeights(const ModelWeights& source, kernels::cpu::ThreadPool& pool, bool interleave_rows)
+    : weights_(source) {
+  namespace kc = kernels::cpu;
   const bool tied = weights_.output.data == weights_.token_embd.data;
   auto list = matrices(weights_);
   for (const MatrixView* m : list) bytes_ += aligned(m->bytes());
@@ -67,21 +72,61 @@ ResidentWeights::ResidentWeights(const ModelWeights& source, kernels::cpu::Threa
     m->data = cursor;
     cursor += aligned(m->bytes());
   }
-  if (tied) weights_.output = weights_.token_embd;
-  // Copy in parallel, in 4 MiB pieces, so the pages are first touched by the threads that read
-  // them most (and the copy of a multi-gigabyte model takes a moment, not seconds per core).
+  // Which matrices to repack: list[0] is the token embedding (and a tied output).
+  std::vector<bool> repack(list.size(), false);
+  for (size_t i = 1; i < list.size(); ++i) {
+    const MatrixView& m = *list[i];
+    repack[i] = interleave_rows && m.layout == kc::WeightLayout::kRowMajor && kc::supports_interleaved(m.type) &&
+                m.n_rows >= kc::kInterleaveRows;
+  }
+  // Copy in parallel, in pieces of about 4 MiB, so the pages are first touched by the threads
+  // that read them most (and the copy of a multi-gigabyte model takes a moment, not seconds per
+  // core). A repacked matrix is cut at whole row groups; its rows after the last group are a
+  // plain copy.
   constexpr size_t kPiece = 4u << 20;
-  struct Piece { const uint8_t* src; uint8_t* dst; size_t n; };
+  struct Piece {
+    size_t matrix;
+    size_t offset, n;                 // plain copy of bytes [offset, offset + n)
+    int64_t group_begin, group_end;   // or, when group_end > group_begin, a repack of these groups
+  };
   std::vector<Piece> pieces;
   for (size_t i = 0; i < list.size(); ++i) {
-    const size_t n = list[i]->bytes();
-    for (size_t off = 0; off < n; off += kPiece) {
-      pieces.push_back({static_cast<const uint8_t*>(from[i]) + off, to[i] + off, std::min(kPiece, n - off)});
+    const MatrixView& m = *list[i];
+    size_t copied_from = 0;
+    if (repack[i]) {
+      const int64_t groups = m.n_rows / kc::kInterleaveRows;
+      const size_t group_bytes = kc::kInterleaveRows * m.row_bytes;
+      const int64_t per_piece = static_cast<int64_t>(std::max<size_t>(1, kPiece / group_bytes));
+      for (int64_t g = 0; g < groups; g += per_piece) pieces.push_back({i, 0, 0, g, std::min(groups, g + per_piece)});
+      copied_from = static_cast<size_t>(groups) * group_bytes;
+    }
+    const size_t n = m.bytes();
+    for (size_t off = copied_from; off < n; off += kPiece) pieces.push_back({i, off, std::min(kPiece, n - off), 0, 0});
+  }
+  std::vector<uint8_t> failed(pieces.size(), 0);  // one byte per piece: written by different threads
+  pool.parallel_for(static_cast<int64_t>(pieces.size()), [&](int64_t begin, int64_t end, int) {
+    for (int64_t p = begin; p < end; ++p) {
+      const Piece& piece = pieces[p];
+      const MatrixView& m = *list[piece.matrix];
+      if (piece.group_end > piece.group_begin) {
+        failed[p] = kc::interleave_row_groups(m.type, from[piece.matrix], to[piece.matrix], m.n_cols, piece.group_begin,
+                                              piece.group_end) != kernels::KernelStatus::kOk;
+      } else {
+        std::memcpy(to[piece.matrix] + piece.offset, static_cast<const uint8_t*>(from[piece.matrix]) + piece.offset,
+                    piece.n);
+      }
+    }
+  });
+  for (size_t p = 0; p < pieces.size(); ++p) {
+    if (failed[p]) {
+      release(memory_, bytes_);
+      throw Error("cannot repack a weight matrix of type " + std::string(dtype_name(list[pieces[p].matrix]->type)));
     }
   }
-  pool.parallel_for(static_cast<int64_t>(pieces.size()), [&](int64_t begin, int64_t end, int) {
-    for (int64_t p = begin; p < end; ++p) std::memcpy(pieces[p].dst, pieces[p].src, pieces[p].n);
-  });
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (repack[i]) list[i]->layout = kc::WeightLayout::kInterleaved8;
+  }
+  if (tied) weights_.output = weights_.token_embd;
 #ifdef __linux__
   // The copy touched every page of the file mapping; unmap those pages from this process so the
   // model is not counted twice (they stay in the page cache, and reading them again refaults).

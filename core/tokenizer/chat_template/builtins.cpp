@@ -29,12 +29,62 @@ void check_size(size_t n, size_t max_bytes) {
   if (n > max_bytes) throw BuiltinError("string longer than the output limit");
 }
 
-std::string strip(const std::string& s, const Value& chars, bool left, bool right) {
-  const std::string set = chars.is_string() ? chars.as_string() : kWhitespace;
-  size_t b = 0, e = s.size();
-  if (left) while (b < e && set.find(s[b]) != std::string::npos) ++b;
-  if (right) while (e > b && set.find(s[e - 1]) != std::string::npos) --e;
-  return s.substr(b, e - b);
+// The code point at s[i] and its length in bytes; an invalid byte stands for itself (length 1).
+uint32_t code_point_at(const std::string& s, size_t i, size_t* len) {
+  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
+  const uint8_t c = b(i);
+  const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n <= 1 || i + n > s.size()) {
+    *len = 1;
+    return c;
+  }
+  uint32_t cp = c & (0x7F >> n);
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) {
+      *len = 1;
+      return c;
+    }
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  *len = n;
+  return cp;
+}
+
+// Python's str.isspace(): what str.strip() and Jinja's |trim remove.
+bool is_python_space(uint32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// JavaScript's String.prototype.trim() set (WhiteSpace and LineTerminator).
+bool is_js_space(uint32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+         c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 || c == 0xFEFF;
+}
+
+// str.strip / lstrip / rstrip and |trim, by code point. `chars` (a string) is the set to remove;
+// otherwise whitespace. @huggingface/jinja ignores `chars` (see TemplateDialect).
+std::string strip(const std::string& s, const Value& chars, bool left, bool right,
+                  TemplateDialect dialect = TemplateDialect::kPython) {
+  std::vector<uint32_t> set;
+  const bool use_set = dialect == TemplateDialect::kPython && chars.is_string();
+  if (use_set) {
+    const std::string& c = chars.as_string();
+    for (size_t i = 0, n = 0; i < c.size(); i += n) set.push_back(code_point_at(c, i, &n));
+  }
+  auto removable = [&](uint32_t cp) {
+    if (use_set) return std::find(set.begin(), set.end(), cp) != set.end();
+    return dialect == TemplateDialect::kPython ? is_python_space(cp) : is_js_space(cp);
+  };
+  // Code point boundaries, so a right strip never splits a multi-byte sequence.
+  std::vector<std::pair<size_t, uint32_t>> cps;  // (offset, code point)
+  for (size_t i = 0, n = 0; i < s.size(); i += n) cps.emplace_back(i, code_point_at(s, i, &n));
+  size_t b = 0, e = cps.size();
+  if (left) while (b < e && removable(cps[b].second)) ++b;
+  if (right) while (e > b && removable(cps[e - 1].second)) --e;
+  const size_t from = b < cps.size() ? cps[b].first : s.size();
+  const size_t to = e < cps.size() ? cps[e].first : s.size();
+  return s.substr(from, to - from);
 }
 
 ValueList split(const std::string& s, const Value& sep, const Value& maxsplit_v) {
@@ -350,8 +400,8 @@ bool apply_test(const std::string& name, const Value& v, const CallArgs& args) {
   throw BuiltinError("unknown test '" + name + "'");
 }
 
-Value apply_filter(const std::string& name, const Value& v, const CallArgs& args, size_t max_bytes) {
-  if (name == "trim") return Value(strip(v.to_str(), arg(args, 0, "chars"), true, true));
+Value apply_filter(const std::string& name, const Value& v, const CallArgs& args, size_t max_bytes, TemplateDialect dialect) {
+  if (name == "trim") return Value(strip(v.to_str(), arg(args, 0, "chars"), true, true, dialect));
   if (name == "length" || name == "count") return Value(length_of(v));
   if (name == "upper") return Value(upper(v.to_str()));
   if (name == "lower") return Value(lower(v.to_str()));
@@ -488,7 +538,7 @@ Value apply_filter(const std::string& name, const Value& v, const CallArgs& args
     } else if (!args.positional.empty() && args.positional[0].is_string()) {
       CallArgs rest;
       rest.positional.assign(args.positional.begin() + 1, args.positional.end());
-      for (const Value& e : iterate(v)) out.push_back(apply_filter(args.positional[0].as_string(), e, rest, max_bytes));
+      for (const Value& e : iterate(v)) out.push_back(apply_filter(args.positional[0].as_string(), e, rest, max_bytes, dialect));
     } else {
       throw BuiltinError("map expects a filter name or attribute=");
     }
@@ -520,13 +570,13 @@ Value apply_filter(const std::string& name, const Value& v, const CallArgs& args
   throw BuiltinError("unknown filter '" + name + "'");
 }
 
-Value get_attribute(const Value& obj, const std::string& name, size_t max_bytes) {
+Value get_attribute(const Value& obj, const std::string& name, size_t max_bytes, TemplateDialect dialect) {
   if (obj.is_string()) {
     const std::string s = obj.as_string();
     auto method = [&](auto fn) { return Value(Callable([s, fn](const CallArgs& a) { return fn(s, a); })); };
-    if (name == "strip") return method([](const std::string& t, const CallArgs& a) { return Value(strip(t, arg(a, 0, "chars"), true, true)); });
-    if (name == "lstrip") return method([](const std::string& t, const CallArgs& a) { return Value(strip(t, arg(a, 0, "chars"), true, false)); });
-    if (name == "rstrip") return method([](const std::string& t, const CallArgs& a) { return Value(strip(t, arg(a, 0, "chars"), false, true)); });
+    if (name == "strip") return method([dialect](const std::string& t, const CallArgs& a) { return Value(strip(t, arg(a, 0, "chars"), true, true, dialect)); });
+    if (name == "lstrip") return method([dialect](const std::string& t, const CallArgs& a) { return Value(strip(t, arg(a, 0, "chars"), true, false, dialect)); });
+    if (name == "rstrip") return method([dialect](const std::string& t, const CallArgs& a) { return Value(strip(t, arg(a, 0, "chars"), false, true, dialect)); });
     if (name == "split") return method([](const std::string& t, const CallArgs& a) { return Value(split(t, arg(a, 0, "sep"), arg(a, 1, "maxsplit"))); });
     if (name == "startswith") return method([](const std::string& t, const CallArgs& a) { return Value(starts_or_ends(t, arg(a, 0, "prefix"), true)); });
     if (name == "endswith") return method([](const std::string& t, const CallArgs& a) { return Value(starts_or_ends(t, arg(a, 0, "suffix"), false)); });

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/tokenizer/chat_template/chat_template.h"
 #include "core/tokenizer/chat_template/value.h"
 
 namespace hearth::chat_template {
@@ -16,10 +17,12 @@ class BuiltinError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-Value apply_filter(const std::string& name, const Value& operand, const CallArgs& args, size_t max_string_bytes);
+Value apply_filter(const std::string& name, const Value& operand, const CallArgs& args, size_t max_string_bytes,
+                   TemplateDialect dialect = TemplateDialect::kHuggingFaceJs);
 bool apply_test(const std::string& name, const Value& operand, const CallArgs& args);
 // obj.name: a bound method for the known methods of strings and dicts, else the dict entry, else undefined.
-Value get_attribute(const Value& obj, const std::string& name, size_t max_string_bytes);
+Value get_attribute(const Value& obj, const std::string& name, size_t max_string_bytes,
+                    TemplateDialect dialect = TemplateDialect::kHuggingFaceJs);
 // obj[index] for lists, strings (by code point) and dicts; undefined when absent.
 Value get_item(const Value& obj, const Value& index);
 // obj[start:stop:step] with Python's rules; absent parts are undefined values.

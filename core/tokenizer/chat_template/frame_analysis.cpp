@@ -26,6 +26,7 @@ void visit_expression(const Node& n, Symbols& s) {
 }
 
 void visit_body(const NodeList& body, Symbols& s);
+void visit_branches(const NodeList& first, const NodeList& second, Symbols& s);
 
 void visit_statement(const Node& n, Symbols& s) {
   switch (n.kind) {
@@ -37,26 +38,31 @@ void visit_statement(const Node& n, Symbols& s) {
       break;
     case K::SetBlock: s.store(n.names[0]); break;
     case K::Macro: s.store(n.name); break;
-    case K::For: visit_expression(*n.kids[0], s); break;  // the body is a frame of its own
+    case K::For: visit_expression(*n.kids[0], s); break;  // the body and the else block are frames of their own
     case K::Block: visit_body(n.body, s); break;
     case K::If: {
       visit_expression(*n.kids[0], s);
-      const std::unordered_set<std::string> stores_before = s.stores;
-      Symbols branches[2] = {s, s};
-      visit_body(n.body, branches[0]);
-      visit_body(n.else_body, branches[1]);
-      for (const Symbols& b : branches) {
-        for (const auto& [name, undefined] : b.refs) s.refs[name] = undefined;
-        s.stores.insert(b.stores.begin(), b.stores.end());
-      }
-      // Names assigned in a branch start from the outer value (Jinja's branch_update).
-      for (const Symbols& b : branches)
-        for (const std::string& name : b.stores)
-          if (!stores_before.count(name)) s.refs[name] = false;
+      visit_branches(n.body, n.else_body, s);
       break;
     }
     default: break;
   }
+}
+
+// Two alternative bodies (if / else) visited from the same starting state.
+void visit_branches(const NodeList& first, const NodeList& second, Symbols& s) {
+  const std::unordered_set<std::string> stores_before = s.stores;
+  Symbols branches[2] = {s, s};
+  visit_body(first, branches[0]);
+  visit_body(second, branches[1]);
+  for (const Symbols& b : branches) {
+    for (const auto& [name, undefined] : b.refs) s.refs[name] = undefined;
+    s.stores.insert(b.stores.begin(), b.stores.end());
+  }
+  // Names assigned in a branch start from the outer value (Jinja's branch_update).
+  for (const Symbols& b : branches)
+    for (const std::string& name : b.stores)
+      if (!stores_before.count(name)) s.refs[name] = false;
 }
 
 void visit_body(const NodeList& body, Symbols& s) {

@@ -1,5 +1,6 @@
 #include "core/tokenizer/chat_template/renderer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <memory>
@@ -93,6 +94,16 @@ class Renderer {
     if (s.size() > limits_.max_output_bytes || out_.size() > limits_.max_output_bytes - s.size())
       throw Error("chat template: output exceeds " + std::to_string(limits_.max_output_bytes) + " bytes");
     out_ += s;
+  }
+
+  // Charges a string operand against max_string_work_bytes (see TemplateLimits).
+  const Value& charge(const Value& v, SourcePos pos) {
+    if (v.is_string()) {
+      work_ += v.as_string().size();
+      if (work_ > limits_.max_string_work_bytes)
+        fail(pos, "string processing exceeds " + std::to_string(limits_.max_string_work_bytes) + " bytes");
+    }
+    return v;
   }
 
   void count_iteration(SourcePos pos) {
@@ -206,7 +217,16 @@ class Renderer {
   Flow render_for(const Node& n) {
     ValueList items;
     try {
-      items = iterate(eval(*n.kids[0]));
+      const Value iterable = charge(eval(*n.kids[0]), n.kids[0]->pos);
+      // A string becomes one item per code point: refuse before materializing more items than
+      // the loop may ever visit.
+      if (iterable.is_string()) {
+        uint64_t code_points = 0;
+        for (char c : iterable.as_string()) code_points += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+        if (code_points > limits_.max_loop_iterations - std::min(iterations_, limits_.max_loop_iterations))
+          fail(n.pos, "loop iterations exceed " + std::to_string(limits_.max_loop_iterations));
+      }
+      items = iterate(iterable);
     } catch (const BuiltinError& e) {
       fail(n.kids[0]->pos, e.what());
     }
@@ -220,7 +240,11 @@ class Renderer {
       }
       items = std::move(kept);
     }
-    if (items.empty()) return render_body(n.else_body);
+    if (items.empty()) {
+      // Jinja renders a for-else block in a frame of its own (its sets stay inside it).
+      FrameGuard else_frame(*this, symbols_of(n.else_body, {}));
+      return render_body(n.else_body);
+    }
     const int64_t length = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < length; ++i) {
       count_iteration(n.pos);
@@ -373,10 +397,10 @@ class Renderer {
         }
         return d;
       }
-      case K::Attr: return get_attribute(eval(*n.kids[0]), n.name, limits_.max_output_bytes);
-      case K::Subscript: return get_item(eval(*n.kids[0]), eval(*n.kids[1]));
+      case K::Attr: return get_attribute(charge(eval(*n.kids[0]), n.pos), n.name, limits_.max_output_bytes, limits_.dialect);
+      case K::Subscript: return get_item(charge(eval(*n.kids[0]), n.pos), eval(*n.kids[1]));
       case K::Slice: {
-        const Value obj = eval(*n.kids[0]);
+        const Value obj = charge(eval(*n.kids[0]), n.pos);
         auto part = [&](size_t i) { return n.kids[i] ? eval(*n.kids[i]) : Value(); };
         return get_slice(obj, part(1), part(2), part(3));
       }
@@ -390,11 +414,11 @@ class Renderer {
         return callee.function()(args);
       }
       case K::Filter: {
-        const Value operand = eval(*n.kids[0]);
-        return apply_filter(n.name, operand, eval_args(n, 1), limits_.max_output_bytes);
+        const Value operand = charge(eval(*n.kids[0]), n.pos);
+        return apply_filter(n.name, operand, eval_args(n, 1), limits_.max_output_bytes, limits_.dialect);
       }
       case K::Test: {
-        const Value operand = eval(*n.kids[0]);
+        const Value operand = charge(eval(*n.kids[0]), n.pos);
         return Value(apply_test(n.name, operand, eval_args(n, 1)) != n.negated);
       }
       case K::Unary: {
@@ -423,6 +447,8 @@ class Renderer {
     if (op == "and") return a.truthy() ? eval(*n.kids[1]) : a;
     if (op == "or") return a.truthy() ? a : eval(*n.kids[1]);
     const Value b = eval(*n.kids[1]);
+    charge(a, n.pos);
+    charge(b, n.pos);
     if (op == "~") {
       std::string s = a.to_str();
       const std::string t = b.to_str();
@@ -519,6 +545,7 @@ class Renderer {
   ScopeStack scopes_;
   std::string out_;
   uint64_t iterations_ = 0;
+  uint64_t work_ = 0;  // string bytes processed (charge())
   int depth_ = 0;
   std::vector<std::shared_ptr<const std::unordered_set<std::string>>> frame_locals_;  // parallel to scopes_
   std::vector<const FrameSymbols*> frame_symbols_;                                   // parallel to scopes_

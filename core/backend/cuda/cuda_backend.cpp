@@ -1,0 +1,650 @@
+#include "core/backend/cuda/cuda_backend.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+
+#include "core/backend/cuda/cuda_check.h"
+#include "core/backend/cuda/device_buffer.h"
+#include "core/common/error.h"
+#include "kernels/cpu/quant.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/paged_attention.h"
+#include "kernels/cuda/quant_matmul.h"
+#include "kernels/cuda/rms_norm.h"
+#include "kernels/cuda/rope_kv_write.h"
+#include "kernels/cuda/swiglu.h"
+
+namespace hearth {
+
+namespace kcu = kernels::cuda;
+using cuda_detail::check;
+using cuda_detail::DeviceBuffer;
+using cuda_detail::gib;
+using cuda_detail::PinnedBuffer;
+
+namespace {
+
+constexpr int64_t kLogitRows = 64;        // rows of logits computed per output-matmul pass
+constexpr int64_t kMaxGraphTokens = 16;   // decode batches up to this size are graph-captured
+constexpr int kMaxSplits = 32;            // attention splits of the decode path
+constexpr uint64_t kContextMargin = 512ull << 20;  // CUDA context, cuBLAS, fragmentation
+
+int64_t resolve_context(const ModelConfig& c, const CudaBackendOptions& o) {
+  return o.context_size > 0 ? o.context_size : std::min<int64_t>(c.n_ctx_train, 4096);
+}
+int64_t resolve_kv_blocks(const ModelConfig& c, const CudaBackendOptions& o) {
+  const int64_t per_seq = (resolve_context(c, o) + o.block_tokens - 1) / o.block_tokens;
+  return o.kv_blocks > 0 ? o.kv_blocks : per_seq;
+}
+// Bytes a matrix takes on the device: as stored, or repacked when that is larger.
+uint64_t device_matrix_bytes(const MatrixView& m, bool repack) {
+  const uint64_t repacked = repack ? kcu::repacked_bytes(m.type, m.n_rows, m.n_cols) : 0;
+  return std::max<uint64_t>(m.bytes(), repacked);
+}
+uint64_t kv_pool_bytes(const ModelConfig& c, const CudaBackendOptions& o) {
+  return static_cast<uint64_t>(resolve_kv_blocks(c, o)) * 2 * c.n_layer * c.n_head_kv * o.block_tokens * c.head_dim * 2;
+}
+
+// Per-token metadata of one device pass, in one pinned host array and one device array, so a
+// single copy moves it (also inside a captured graph). int32 regions:
+//   [positions: B][table_offsets: B][logit_rows: B][tables: B * max_blocks_per_seq]
+struct MetaLayout {
+  int64_t max_tokens = 0;
+  int64_t max_blocks_per_seq = 0;
+  int64_t positions() const { return 0; }
+  int64_t table_offsets() const { return max_tokens; }
+  int64_t logit_rows() const { return 2 * max_tokens; }
+  int64_t tables() const { return 3 * max_tokens; }
+  int64_t total() const { return 3 * max_tokens + max_tokens * max_blocks_per_seq; }
+};
+
+}  // namespace
+
+CudaMemoryEstimate estimate_cuda_memory(const ModelConfig& c, const ModelWeights& w, const CudaBackendOptions& o) {
+  CudaMemoryEstimate e;
+  e.weights = device_matrix_bytes(w.output, o.repack_weights);
+  for (const auto& l : w.layers) {
+    for (const MatrixView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      e.weights += device_matrix_bytes(*m, o.repack_weights);
+    }
+    e.weights += sizeof(float) * (l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() + l.bv.size() +
+                                  l.q_norm.size() + l.k_norm.size());
+  }
+  e.kv_cache = kv_pool_bytes(c, o);
+  const uint64_t B = static_cast<uint64_t>(o.max_batch);
+  const uint64_t act = B * (2 * c.n_embd + std::max(c.n_embd, c.q_dim()) + 2 * c.q_dim() + 2 * c.kv_dim() + 2 * c.n_ff +
+                             std::max(c.q_dim() + 2 * c.kv_dim(), 2 * c.n_ff));
+  const uint64_t logits = kLogitRows * (c.n_embd + c.n_vocab);
+  const uint64_t rope = static_cast<uint64_t>(resolve_context(c, o)) * c.rope_dims;
+  // The gemm workspace (16-bit activations + a dequantized weight tile) is bounded by the largest
+  // matrix's FP16 copy of a tile; estimate it as B x (widest input) halves + 64 MiB of tile.
+  const uint64_t gemm = 2 * B * std::max(c.n_embd, c.n_ff) + (64ull << 20);
+  e.buffers = sizeof(float) * (act + logits + rope) + gemm + kContextMargin;
+  return e;
+}
+
+struct CudaBackend::Impl {
+  struct Matrix {
+    DeviceBuffer buffer;
+    kcu::QuantWeights w;
+  };
+  // Q/K/V (and gate/up) of the same type are stored as one matrix with their rows stacked, so a
+  // decode step reads them in one product (one launch, one activation quantization) instead of
+  // three (two). Otherwise they stay separate.
+  struct Layer {
+    Matrix qkv, gate_up;                  // fused, when their types agree
+    Matrix wq, wk, wv, wo, gate, up, down;
+    DeviceBuffer attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm;
+  };
+
+  const ModelConfig& config;
+  const ModelWeights& host_weights;
+  CudaBackendOptions options;
+  int64_t n_ctx = 0;
+  int64_t max_batch = 0;
+  KvGeometry geometry;
+  int64_t n_blocks = 0;
+  std::string name;
+  int sm_count = 0;
+  bool graphs_enabled = true;
+  int64_t graph_replays = 0;
+  uint64_t allocated = 0;
+  uint64_t matrix_bytes = 0;
+
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+
+  std::vector<Layer> layers;
+  Matrix output;
+  DeviceBuffer output_norm, rope_table, kv_pool;
+  // Activations, [max_batch, width] float32.
+  DeviceBuffer x, h, q, k, v, attn, proj, gate, up, fused_out;  // fused_out: [B, max(q+2kv, 2 n_ff)]
+  DeviceBuffer logit_in, logits;  // [kLogitRows, n_embd], [kLogitRows, n_vocab]
+  DeviceBuffer gemm_workspace, attention_workspace, meta;
+  PinnedBuffer meta_host, x_host, logits_host;
+  MetaLayout meta_layout;
+  std::map<int64_t, cudaGraphExec_t> decode_graphs;  // by number of sequences
+
+  Impl(const ModelConfig& c, const ModelWeights& w, const CudaBackendOptions& o)
+      : config(c), host_weights(w), options(o) {}
+  ~Impl() {
+    for (auto& [n, exec] : decode_graphs) (void)cudaGraphExecDestroy(exec);
+    if (cublas) (void)cublasDestroy(cublas);
+    if (stream) (void)cudaStreamDestroy(stream);
+  }
+
+  DeviceBuffer alloc(size_t bytes, std::string_view what) {
+    DeviceBuffer b(bytes, what);
+    allocated += bytes;
+    return b;
+  }
+  DeviceBuffer upload_floats(const std::vector<float>& v, std::string_view what) {
+    DeviceBuffer b = alloc(v.size() * sizeof(float), what);
+    if (!v.empty()) check(cudaMemcpy(b.get(), v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice), what);
+    return b;
+  }
+  Matrix upload_matrix(const MatrixView& m, std::string_view what) { return upload_stacked({&m}, what); }
+
+  // Whether matrices can be stacked into one (same type and width).
+  static bool stackable(std::initializer_list<const MatrixView*> parts) {
+    for (const MatrixView* p : parts) {
+      if (p->type != (*parts.begin())->type || p->n_cols != (*parts.begin())->n_cols) return false;
+    }
+    return true;
+  }
+
+  // Uploads matrices of one type and width as one matrix, rows stacked in order (GGUF rows are
+  // contiguous, so stacking is concatenation), then repacks it when the type has a layout.
+  Matrix upload_stacked(std::initializer_list<const MatrixView*> parts, std::string_view what) {
+    const MatrixView& first = **parts.begin();
+    Matrix out;
+    out.w.type = first.type;
+    out.w.cols = first.n_cols;
+    uint64_t bytes = 0;
+    for (const MatrixView* p : parts) {
+      out.w.rows += p->n_rows;
+      bytes += p->bytes();
+    }
+    DeviceBuffer stored(bytes, what);
+    uint64_t offset = 0;
+    for (const MatrixView* p : parts) {
+      check(cudaMemcpy(stored.get<std::byte>() + offset, p->data, p->bytes(), cudaMemcpyHostToDevice), what);
+      offset += p->bytes();
+    }
+    const size_t repacked = options.repack_weights ? kcu::repacked_bytes(out.w.type, out.w.rows, out.w.cols) : 0;
+    if (repacked > 0) {
+      DeviceBuffer packed(repacked, what);
+      check(kcu::repack_weights(out.w.type, stored.get(), packed.get(), out.w.rows, out.w.cols, stream), what);
+      check(cudaStreamSynchronize(stream), what);
+      out.buffer = std::move(packed);
+      out.w.repacked = true;
+    } else {
+      out.buffer = std::move(stored);
+    }
+    out.w.data = out.buffer.get();
+    allocated += out.buffer.bytes();
+    matrix_bytes += out.buffer.bytes();
+    return out;
+  }
+
+  void init() {
+    const auto& c = config;
+    n_ctx = resolve_context(c, options);
+    max_batch = std::max<int64_t>(1, options.max_batch);
+    if (options.block_tokens <= 0) throw Error("CUDA backend: block_tokens must be positive");
+    geometry = KvGeometry{c.n_layer, c.n_head_kv, c.head_dim, options.block_tokens, DType::F16};
+    n_blocks = resolve_kv_blocks(c, options);
+    if (n_blocks > std::numeric_limits<int32_t>::max()) throw Error("CUDA backend: too many KV blocks");
+
+    int count = 0;
+    check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+    if (options.device < 0 || options.device >= count) {
+      throw Error(fmt::format("CUDA device {} does not exist ({} found)", options.device, count));
+    }
+    check(cudaSetDevice(options.device), "cudaSetDevice");
+    cudaDeviceProp prop{};
+    check(cudaGetDeviceProperties(&prop, options.device), "cudaGetDeviceProperties");
+    name = prop.name;
+    sm_count = prop.multiProcessorCount;
+
+    // Fit check before any large allocation.
+    const CudaMemoryEstimate need = estimate_cuda_memory(c, host_weights, options);
+    size_t free = 0, total = 0;
+    check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+    if (need.total() > free) {
+      throw Error(fmt::format(
+          "the model does not fit on {}: it needs about {} (weights {}, KV cache {} for {} blocks, buffers {}), "
+          "but only {} of {} are free; try a smaller --ctx-size or the CPU",
+          name, gib(double(need.total())), gib(double(need.weights)), gib(double(need.kv_cache)), n_blocks,
+          gib(double(need.buffers)), gib(double(free)), gib(double(total))));
+    }
+
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cublasCreate(&cublas), "cublasCreate");
+    check(cublasSetStream(cublas, stream), "cublasSetStream");
+
+    const auto t0 = std::chrono::steady_clock::now();
+    spdlog::info("{}: loading {} layers ({} of weights, {} free)", name, c.n_layer, gib(double(need.weights)),
+                 gib(double(free)));
+    layers.resize(static_cast<size_t>(c.n_layer));
+    for (int64_t il = 0; il < c.n_layer; ++il) {
+      const auto& hl = host_weights.layers[static_cast<size_t>(il)];
+      auto& l = layers[static_cast<size_t>(il)];
+      if (options.fuse_matrices && stackable({&hl.wq, &hl.wk, &hl.wv})) {
+        l.qkv = upload_stacked({&hl.wq, &hl.wk, &hl.wv}, "attn_qkv");
+      } else {
+        l.wq = upload_matrix(hl.wq, "attn_q");
+        l.wk = upload_matrix(hl.wk, "attn_k");
+        l.wv = upload_matrix(hl.wv, "attn_v");
+      }
+      l.wo = upload_matrix(hl.wo, "attn_output");
+      if (options.fuse_matrices && stackable({&hl.w_gate, &hl.w_up})) {
+        l.gate_up = upload_stacked({&hl.w_gate, &hl.w_up}, "ffn_gate_up");
+      } else {
+        l.gate = upload_matrix(hl.w_gate, "ffn_gate");
+        l.up = upload_matrix(hl.w_up, "ffn_up");
+      }
+      l.down = upload_matrix(hl.w_down, "ffn_down");
+      l.attn_norm = upload_floats(hl.attn_norm, "attn_norm");
+      l.ffn_norm = upload_floats(hl.ffn_norm, "ffn_norm");
+      l.bq = upload_floats(hl.bq, "attn_q.bias");
+      l.bk = upload_floats(hl.bk, "attn_k.bias");
+      l.bv = upload_floats(hl.bv, "attn_v.bias");
+      l.q_norm = upload_floats(hl.q_norm, "attn_q_norm");
+      l.k_norm = upload_floats(hl.k_norm, "attn_k_norm");
+      const int64_t step = std::max<int64_t>(1, c.n_layer / 4);
+      if ((il + 1) % step == 0 || il + 1 == c.n_layer) {
+        spdlog::info("{}: loaded {}/{} layers", name, il + 1, c.n_layer);
+      }
+    }
+    output = upload_matrix(host_weights.output, "output");
+    output_norm = upload_floats(host_weights.output_norm, "output_norm");
+
+    // RoPE (cos, sin) per position, computed as the CPU backend does (double angle of a float
+    // frequency) so both paths rotate by the same numbers. [n_ctx][rope_dims / 2][2]
+    const int64_t half = c.rope_dims / 2;
+    std::vector<float> table(static_cast<size_t>(n_ctx * half * 2));
+    for (int64_t i = 0; i < half; ++i) {
+      double f = std::pow(static_cast<double>(c.rope_base), -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dims));
+      if (!host_weights.rope_freq_factors.empty()) f /= host_weights.rope_freq_factors[static_cast<size_t>(i)];
+      const float inv_freq = static_cast<float>(f);
+      for (int64_t p = 0; p < n_ctx; ++p) {
+        const double angle = static_cast<double>(p) * static_cast<double>(inv_freq);
+        table[static_cast<size_t>((p * half + i) * 2)] = static_cast<float>(std::cos(angle));
+        table[static_cast<size_t>((p * half + i) * 2 + 1)] = static_cast<float>(std::sin(angle));
+      }
+    }
+    rope_table = upload_floats(table, "rope table");
+
+    kv_pool = alloc(static_cast<size_t>(n_blocks * geometry.block_bytes()), "KV cache");
+    const size_t B = static_cast<size_t>(max_batch), f = sizeof(float);
+    x = alloc(B * c.n_embd * f, "activations");
+    h = alloc(B * std::max(c.n_embd, c.q_dim()) * f, "activations");
+    q = alloc(B * c.q_dim() * f, "activations");
+    k = alloc(B * c.kv_dim() * f, "activations");
+    v = alloc(B * c.kv_dim() * f, "activations");
+    attn = alloc(B * c.q_dim() * f, "activations");
+    proj = alloc(B * c.n_embd * f, "activations");
+    gate = alloc(B * c.n_ff * f, "activations");
+    up = alloc(B * c.n_ff * f, "activations");
+    fused_out = alloc(B * std::max(c.q_dim() + 2 * c.kv_dim(), 2 * c.n_ff) * f, "activations");
+    logit_in = alloc(kLogitRows * c.n_embd * f, "logits");
+    logits = alloc(kLogitRows * c.n_vocab * f, "logits");
+
+    size_t ws = kcu::gemm_workspace_bytes(output.w, std::min<int64_t>(kLogitRows, max_batch));
+    for (const auto& l : layers) {
+      for (const Matrix* m : {&l.qkv, &l.gate_up, &l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) {
+        if (!m->w.data) continue;
+        ws = std::max({ws, kcu::gemm_workspace_bytes(m->w, max_batch),
+                       kcu::matvec_workspace_bytes(m->w, std::min<int64_t>(16, max_batch))});
+      }
+    }
+    gemm_workspace = alloc(ws, "matmul workspace");
+    kcu::PagedAttentionShape split_shape = attention_shape(std::min<int64_t>(max_batch, kMaxGraphTokens), 0, kMaxSplits);
+    attention_workspace = alloc(kcu::paged_attention_workspace_bytes(split_shape), "attention workspace");
+
+    meta_layout.max_tokens = max_batch;
+    meta_layout.max_blocks_per_seq = geometry.blocks_for(n_ctx);
+    meta = alloc(static_cast<size_t>(meta_layout.total()) * sizeof(int32_t), "batch metadata");
+    meta_host = PinnedBuffer(static_cast<size_t>(meta_layout.total()) * sizeof(int32_t), "batch metadata");
+    x_host = PinnedBuffer(B * c.n_embd * f, "embeddings");
+    logits_host = PinnedBuffer(kLogitRows * c.n_vocab * f, "logits");
+    check(cudaMemset(kv_pool.get(), 0, kv_pool.bytes()), "KV cache clear");
+    check(cudaDeviceSynchronize(), "loading the model");
+    graphs_enabled = options.cuda_graphs;
+    spdlog::info("{}: model loaded in {:.1f} s, {} of device memory ({} weights, {} KV cache for {} blocks)", name,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), gib(double(allocated)),
+                 gib(double(matrix_bytes)), gib(double(kv_pool.bytes())), n_blocks);
+  }
+
+  kcu::PagedAttentionShape attention_shape(int64_t n_tokens, int64_t layer, int n_splits) const {
+    kcu::PagedAttentionShape s;
+    s.n_tokens = n_tokens;
+    s.n_head = config.n_head;
+    s.layer = layer;
+    s.kv = {config.n_layer, config.n_head_kv, config.head_dim, geometry.block_tokens};
+    s.scale = 1.0f / std::sqrt(static_cast<float>(config.head_dim));
+    s.n_splits = n_splits;
+    return s;
+  }
+
+  // Splits of the attention over positions: enough thread blocks to fill the device when few
+  // tokens attend to a long context; one split when the tokens alone fill it.
+  int attention_splits(int64_t n_tokens, int64_t max_len) const {
+    if (n_tokens > kMaxGraphTokens) return 1;
+    const int64_t blocks = n_tokens * config.n_head_kv;
+    const int64_t want = (2 * int64_t{sm_count} + blocks - 1) / blocks;
+    const int64_t useful = (max_len + 63) / 64;  // at least 64 positions per split
+    return static_cast<int>(std::clamp<int64_t>(std::min(want, useful), 1, kMaxSplits));
+  }
+
+  void matmul(const Matrix& m, const float* in, int64_t rows, float* out, std::string_view what) {
+    check(kcu::quant_gemm(m.w, in, rows, out, gemm_workspace.get(), cublas, stream), what);
+  }
+
+  // Enqueues one device pass over n tokens whose metadata and embeddings are in meta_host /
+  // x_host; leaves the first n_logit_rows rows of logits (computed for the rows listed in the
+  // metadata's logit_rows, starting at logit_first) in `logits`.
+  void enqueue_layers(int64_t n, int attention_split_count) {
+    const auto& c = config;
+    const int32_t* meta_dev = meta.get<int32_t>();
+    const int32_t* positions = meta_dev + meta_layout.positions();
+    const int32_t* table_offsets = meta_dev + meta_layout.table_offsets();
+    const int32_t* tables = meta_dev + meta_layout.tables();
+    float* X = x.get<float>();
+    float* H = h.get<float>();
+    float* P = proj.get<float>();
+    for (int64_t il = 0; il < c.n_layer; ++il) {
+      const auto& l = layers[static_cast<size_t>(il)];
+      if (il == 0) {
+        check(kcu::rms_norm(X, l.attn_norm.get<float>(), H, n, c.n_embd, c.rms_eps, stream), "rms_norm");
+      } else {
+        check(kcu::residual_rms_norm(X, P, l.attn_norm.get<float>(), H, n, c.n_embd, c.rms_eps, stream), "rms_norm");
+      }
+      // [n, q_dim], [n, kv_dim], [n, kv_dim]
+      float* Q = q.get<float>();
+      float* K = k.get<float>();
+      float* Vv = v.get<float>();
+      if (l.qkv.w.data) {
+        // One product into [n, q_dim + 2 kv_dim]; a single row is already q | k | v.
+        float* out = fused_out.get<float>();
+        const int64_t width = c.q_dim() + 2 * c.kv_dim();
+        matmul(l.qkv, H, n, out, "attn_qkv");
+        if (n == 1) {
+          Q = out;
+          K = out + c.q_dim();
+          Vv = out + c.q_dim() + c.kv_dim();
+        } else {
+          check(kcu::copy_columns(out, n, width, 0, c.q_dim(), Q, stream), "split q");
+          check(kcu::copy_columns(out, n, width, c.q_dim(), c.kv_dim(), K, stream), "split k");
+          check(kcu::copy_columns(out, n, width, c.q_dim() + c.kv_dim(), c.kv_dim(), Vv, stream), "split v");
+        }
+      } else {
+        matmul(l.wq, H, n, Q, "attn_q");
+        matmul(l.wk, H, n, K, "attn_k");
+        matmul(l.wv, H, n, Vv, "attn_v");
+      }
+      if (c.qkv_bias) {
+        check(kcu::add_bias_rows(Q, l.bq.get<float>(), n, c.q_dim(), stream), "q bias");
+        check(kcu::add_bias_rows(K, l.bk.get<float>(), n, c.kv_dim(), stream), "k bias");
+        check(kcu::add_bias_rows(Vv, l.bv.get<float>(), n, c.kv_dim(), stream), "v bias");
+      }
+      if (c.qk_norm) {
+        check(kcu::rms_norm(Q, l.q_norm.get<float>(), Q, n * c.n_head, c.head_dim, c.rms_eps, stream), "q norm");
+        check(kcu::rms_norm(K, l.k_norm.get<float>(), K, n * c.n_head_kv, c.head_dim, c.rms_eps, stream), "k norm");
+      }
+      kcu::RopeKvShape rs;
+      rs.n_tokens = n;
+      rs.n_head = c.n_head;
+      rs.rope_dims = c.rope_dims;
+      rs.halves = c.rope_style == RopeStyle::kHalves;
+      rs.layer = il;
+      rs.kv = {c.n_layer, c.n_head_kv, c.head_dim, geometry.block_tokens};
+      check(kcu::rope_kv_write(Q, K, Vv, rope_table.get<float>(), positions,
+                               table_offsets, tables, kv_pool.get(), rs, stream),
+            "rope_kv_write");
+      check(kcu::paged_attention(Q, kv_pool.get(), positions, table_offsets, tables, attn.get<float>(),
+                                 attention_workspace.get(), attention_shape(n, il, attention_split_count), stream),
+            "paged_attention");
+      matmul(l.wo, attn.get<float>(), n, P, "attn_output");
+      check(kcu::residual_rms_norm(X, P, l.ffn_norm.get<float>(), H, n, c.n_embd, c.rms_eps, stream), "rms_norm");
+      if (l.gate_up.w.data) {
+        matmul(l.gate_up, H, n, fused_out.get<float>(), "ffn_gate_up");  // [n, 2 n_ff]
+        check(kcu::silu_mul_halves(fused_out.get<float>(), gate.get<float>(), n, c.n_ff, stream), "silu_mul");
+      } else {
+        matmul(l.gate, H, n, gate.get<float>(), "ffn_gate");
+        matmul(l.up, H, n, up.get<float>(), "ffn_up");
+        check(kcu::silu_mul(gate.get<float>(), up.get<float>(), n * c.n_ff, stream), "silu_mul");
+      }
+      matmul(l.down, gate.get<float>(), n, P, "ffn_down");
+    }
+    check(kcu::add_inplace(X, P, n * c.n_embd, stream), "residual");
+  }
+
+  // Output norm + vocabulary product for `rows` rows listed at logit_rows[first ..], into logits.
+  void enqueue_logits(int64_t first, int64_t rows) {
+    const int32_t* row_index = meta.get<int32_t>() + meta_layout.logit_rows() + first;
+    check(kcu::rms_norm(x.get<float>(), output_norm.get<float>(), logit_in.get<float>(), rows, config.n_embd,
+                        config.rms_eps, stream, row_index),
+          "output norm");
+    matmul(output, logit_in.get<float>(), rows, logits.get<float>(), "output");
+    check(cudaMemcpyAsync(logits_host.get(), logits.get(), static_cast<size_t>(rows * config.n_vocab) * sizeof(float),
+                          cudaMemcpyDeviceToHost, stream),
+          "logits copy");
+  }
+
+  void enqueue_inputs(int64_t n, int64_t n_seqs) {
+    const size_t meta_bytes =
+        static_cast<size_t>(meta_layout.tables() + n_seqs * meta_layout.max_blocks_per_seq) * sizeof(int32_t);
+    check(cudaMemcpyAsync(meta.get(), meta_host.get(), meta_bytes, cudaMemcpyHostToDevice, stream), "metadata copy");
+    check(cudaMemcpyAsync(x.get(), x_host.get(), static_cast<size_t>(n * config.n_embd) * sizeof(float),
+                          cudaMemcpyHostToDevice, stream),
+          "embedding copy");
+  }
+
+  // A decode step of n sequences (one token and one logit row each) as a graph replay.
+  void run_decode_graph(int64_t n) {
+    auto it = decode_graphs.find(n);
+    if (it == decode_graphs.end()) {
+      cudaGraph_t graph = nullptr;
+      check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "graph capture");
+      try {
+        enqueue_inputs(n, n);
+        enqueue_layers(n, attention_splits(n, n_ctx));
+        enqueue_logits(0, n);
+      } catch (...) {
+        (void)cudaStreamEndCapture(stream, &graph);
+        if (graph) (void)cudaGraphDestroy(graph);
+        (void)cudaGetLastError();
+        throw;
+      }
+      check(cudaStreamEndCapture(stream, &graph), "graph capture");
+      cudaGraphExec_t exec = nullptr;
+      const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+      (void)cudaGraphDestroy(graph);
+      check(e, "graph instantiate");
+      it = decode_graphs.emplace(n, exec).first;
+    }
+    check(cudaGraphLaunch(it->second, stream), "graph launch");
+    ++graph_replays;
+  }
+
+  // Runs the pass of n tokens (metadata and embeddings already in the pinned buffers) and copies
+  // the logits of its n_logit_rows rows to `out`.
+  void run_pass(int64_t n, int64_t n_seqs, int64_t max_len, int64_t n_logit_rows, bool decode, float* out) {
+    const int64_t V = config.n_vocab;
+    if (decode && graphs_enabled && n <= kMaxGraphTokens) {
+      try {
+        run_decode_graph(n);
+      } catch (const Error& e) {
+        // Capture can fail for reasons outside our control (a library call that is not
+        // capturable); fall back to plain launches for the rest of the session.
+        spdlog::warn("{}: CUDA graph capture failed ({}); running decode steps without graphs", name, e.what());
+        graphs_enabled = false;
+        run_pass(n, n_seqs, max_len, n_logit_rows, false, out);
+        return;
+      }
+      check(cudaStreamSynchronize(stream), "decode step");
+      std::memcpy(out, logits_host.get(), static_cast<size_t>(n_logit_rows * V) * sizeof(float));
+      return;
+    }
+    enqueue_inputs(n, n_seqs);
+    enqueue_layers(n, decode ? attention_splits(n, n_ctx) : attention_splits(n, max_len));
+    for (int64_t first = 0; first < n_logit_rows; first += kLogitRows) {
+      const int64_t rows = std::min(kLogitRows, n_logit_rows - first);
+      enqueue_logits(first, rows);
+      check(cudaStreamSynchronize(stream), "forward pass");
+      std::memcpy(out + first * V, logits_host.get(), static_cast<size_t>(rows * V) * sizeof(float));
+    }
+    if (n_logit_rows == 0) check(cudaStreamSynchronize(stream), "forward pass");
+  }
+
+  void validate(std::span<const SequenceSlice> seqs) const {
+    for (size_t s = 0; s < seqs.size(); ++s) {
+      const auto& q = seqs[s];
+      const int64_t n = static_cast<int64_t>(q.tokens.size());
+      if (q.n_past < 0 || n > n_ctx || q.n_past > n_ctx - n) {
+        throw Error(fmt::format("sequence {}: {} cached + {} new tokens exceed the context size {}", s, q.n_past, n,
+                                n_ctx));
+      }
+      if (q.n_logits < 0 || q.n_logits > n) {
+        throw Error(fmt::format("sequence {}: n_logits {} is outside 0 .. {}", s, q.n_logits, n));
+      }
+      for (TokenId t : q.tokens) {
+        if (t < 0 || t >= config.n_vocab) throw Error(fmt::format("token id {} is outside the vocabulary", t));
+      }
+      const int64_t needed = geometry.blocks_for(q.n_past + n);
+      if (static_cast<int64_t>(q.block_table.size()) < needed) {
+        throw Error(fmt::format("sequence {}: block table has {} blocks, {} needed", s, q.block_table.size(), needed));
+      }
+      for (int64_t i = 0; i < needed; ++i) {
+        const int32_t b = q.block_table[static_cast<size_t>(i)];
+        if (b < 0 || b >= n_blocks) throw Error(fmt::format("sequence {}: block id {} is outside the pool", s, b));
+      }
+    }
+  }
+
+  void forward_batch(std::span<const SequenceSlice> seqs, std::vector<float>& out) {
+    // The engine thread may not be the thread that loaded the model: select the device here.
+    check(cudaSetDevice(options.device), "cudaSetDevice");
+    validate(seqs);
+    const int64_t V = config.n_vocab, E = config.n_embd;
+    int64_t total_logits = 0;
+    for (const auto& q : seqs) total_logits += q.n_logits;
+    out.assign(static_cast<size_t>(total_logits * V), 0.0f);
+
+    int32_t* mh = meta_host.get<int32_t>();
+    float* xh = x_host.get<float>();
+    const auto& emb = host_weights.token_embd;
+    // Walk all new tokens in order, packing them into passes of at most max_batch tokens; a
+    // sequence may continue in the next pass (its earlier positions are in the pool by then).
+    int64_t n = 0, n_seqs = 0, n_logit_rows = 0, max_len = 0, out_row = 0;
+    bool decode = true;
+    int64_t last_seq = -1;
+    auto flush = [&] {
+      if (n == 0) return;
+      run_pass(n, n_seqs, max_len, n_logit_rows, decode, out.data() + out_row * V);
+      out_row += n_logit_rows;
+      n = n_seqs = n_logit_rows = max_len = 0;
+      decode = true;
+      last_seq = -1;
+    };
+    for (size_t s = 0; s < seqs.size(); ++s) {
+      const auto& q = seqs[s];
+      const int64_t len = static_cast<int64_t>(q.tokens.size());
+      for (int64_t i = 0; i < len; ++i) {
+        if (n == max_batch) flush();
+        if (last_seq != static_cast<int64_t>(s)) {
+          if (len != 1 || q.n_logits != 1) decode = false;
+          const int64_t blocks = geometry.blocks_for(q.n_past + len);
+          std::copy_n(q.block_table.begin(), blocks, mh + meta_layout.tables() + n_seqs * meta_layout.max_blocks_per_seq);
+          ++n_seqs;
+          last_seq = static_cast<int64_t>(s);
+        }
+        const int64_t pos = q.n_past + i;
+        mh[meta_layout.positions() + n] = static_cast<int32_t>(pos);
+        mh[meta_layout.table_offsets() + n] = static_cast<int32_t>((n_seqs - 1) * meta_layout.max_blocks_per_seq);
+        if (i >= len - q.n_logits) mh[meta_layout.logit_rows() + n_logit_rows++] = static_cast<int32_t>(n);
+        max_len = std::max(max_len, pos + 1);
+        const auto* row = static_cast<const uint8_t*>(emb.data) + static_cast<uint64_t>(q.tokens[i]) * emb.row_bytes;
+        const auto st = kernels::cpu::dequantize_row(emb.type, row, xh + n * E, E);
+        if (st != kernels::KernelStatus::kOk) {
+          throw Error(fmt::format("token embedding: {}", kernels::to_string(st)));
+        }
+        ++n;
+      }
+    }
+    flush();
+  }
+};
+
+CudaBackend::CudaBackend(const ModelConfig& config, const ModelWeights& weights, const CudaBackendOptions& options)
+    : impl_(std::make_unique<Impl>(config, weights, options)) {
+  impl_->init();
+}
+
+CudaBackend::~CudaBackend() = default;
+
+std::string CudaBackend::device_name() const { return impl_->name; }
+int64_t CudaBackend::context_size() const { return impl_->n_ctx; }
+int64_t CudaBackend::n_vocab() const { return impl_->config.n_vocab; }
+KvGeometry CudaBackend::kv_geometry() const { return impl_->geometry; }
+int64_t CudaBackend::kv_block_count() const { return impl_->n_blocks; }
+
+void CudaBackend::forward_batch(std::span<const SequenceSlice> sequences, std::vector<float>& logits) {
+  impl_->forward_batch(sequences, logits);
+}
+
+namespace {
+void check_block(int32_t block, int64_t n_blocks) {
+  if (block < 0 || block >= n_blocks) throw Error(fmt::format("KV block {} is outside the pool of {}", block, n_blocks));
+}
+}  // namespace
+
+void CudaBackend::copy_kv_block(int32_t src, int32_t dst) {
+  check_block(src, impl_->n_blocks);
+  check_block(dst, impl_->n_blocks);
+  if (src == dst) return;
+  const size_t bytes = static_cast<size_t>(impl_->geometry.block_bytes());
+  auto* pool = impl_->kv_pool.get<std::byte>();
+  check(cudaMemcpyAsync(pool + dst * bytes, pool + src * bytes, bytes, cudaMemcpyDeviceToDevice, impl_->stream),
+        "KV block copy");
+  check(cudaStreamSynchronize(impl_->stream), "KV block copy");
+}
+
+void CudaBackend::read_kv_block(int32_t block, std::span<std::byte> bytes) const {
+  check_block(block, impl_->n_blocks);
+  const size_t n = static_cast<size_t>(impl_->geometry.block_bytes());
+  if (bytes.size() != n) throw Error(fmt::format("read_kv_block: {} bytes given, a block is {}", bytes.size(), n));
+  // The device block layout is the host layout (paged_kv.h): one copy.
+  check(cudaMemcpyAsync(bytes.data(), impl_->kv_pool.get<std::byte>() + block * n, n, cudaMemcpyDeviceToHost,
+                        impl_->stream),
+        "KV block read");
+  check(cudaStreamSynchronize(impl_->stream), "KV block read");
+}
+
+void CudaBackend::write_kv_block(int32_t block, std::span<const std::byte> bytes) {
+  check_block(block, impl_->n_blocks);
+  const size_t n = static_cast<size_t>(impl_->geometry.block_bytes());
+  if (bytes.size() != n) throw Error(fmt::format("write_kv_block: {} bytes given, a block is {}", bytes.size(), n));
+  check(cudaMemcpyAsync(impl_->kv_pool.get<std::byte>() + block * n, bytes.data(), n, cudaMemcpyHostToDevice,
+                        impl_->stream),
+        "KV block write");
+  check(cudaStreamSynchronize(impl_->stream), "KV block write");
+}
+
+void CudaBackend::set_cuda_graphs(bool enabled) { impl_->graphs_enabled = enabled; }
+uint64_t CudaBackend::device_bytes_allocated() const { return impl_->allocated; }
+uint64_t CudaBackend::weight_bytes() const { return impl_->matrix_bytes; }
+int64_t CudaBackend::graph_replays() const { return impl_->graph_replays; }
+
+}  // namespace hearth

@@ -1,0 +1,70 @@
+#pragma once
+// The CUDA backend: the llama-family forward pass (llama, qwen2, qwen3) on one NVIDIA GPU.
+// Weights live on the device in their GGUF types (optionally repacked by kernels/cuda), the KV
+// cache is a pool of F16 blocks (kv_geometry.h layout, also in device memory), activations are
+// float32. Decode steps (every sequence has one new token) are captured as CUDA graphs and
+// replayed. Built only when HEARTH_HAVE_CUDA; the header itself has no CUDA types in it.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/backend/backend.h"
+#include "core/model/model_config.h"
+#include "core/model/model_weights.h"
+
+namespace hearth {
+
+struct CudaBackendOptions {
+  int device = 0;
+  int64_t context_size = 0;   // 0: min(n_ctx_train, 4096)
+  int64_t max_batch = 512;    // tokens per device pass; larger batches are split
+  int64_t kv_blocks = 0;      // blocks in the KV pool; 0: one full context (as BackendOptions)
+  int64_t block_tokens = 16;
+  bool repack_weights = true; // kernels/cuda repack_weights() where it has a layout for the type
+  bool cuda_graphs = true;    // capture and replay decode steps
+  bool fuse_matrices = true;  // stack Q/K/V and gate/up of one type into one matrix each
+};
+
+// Device memory the backend would allocate for a model (weights, KV pool, buffers), for the
+// "does it fit" decision before CUDA is initialized. Approximate: it adds a fixed margin for the
+// CUDA context and cuBLAS.
+struct CudaMemoryEstimate {
+  uint64_t weights = 0;
+  uint64_t kv_cache = 0;
+  uint64_t buffers = 0;
+  uint64_t total() const { return weights + kv_cache + buffers; }
+};
+CudaMemoryEstimate estimate_cuda_memory(const ModelConfig& config, const ModelWeights& weights,
+                                        const CudaBackendOptions& options);
+
+class CudaBackend final : public Backend {
+ public:
+  // Uploads the weights; `weights` (host views, e.g. into the mapped file) must outlive the
+  // backend: the token embedding is gathered on the host. Throws hearth::Error when there is no
+  // device, the model does not fit (the message gives the numbers) or a CUDA call fails.
+  CudaBackend(const ModelConfig& config, const ModelWeights& weights, const CudaBackendOptions& options);
+  ~CudaBackend() override;
+
+  std::string device_name() const override;
+  int64_t context_size() const override;
+  int64_t n_vocab() const override;
+
+  KvGeometry kv_geometry() const override;
+  int64_t kv_block_count() const override;
+  void forward_batch(std::span<const SequenceSlice> sequences, std::vector<float>& logits) override;
+  void copy_kv_block(int32_t src, int32_t dst) override;
+  void read_kv_block(int32_t block, std::span<std::byte> bytes) const override;
+  void write_kv_block(int32_t block, std::span<const std::byte> bytes) override;
+
+  // Bench and tests.
+  void set_cuda_graphs(bool enabled);
+  uint64_t device_bytes_allocated() const;  // by this backend (weights + KV + buffers)
+  uint64_t weight_bytes() const;            // of the matrices on the device
+  int64_t graph_replays() const;            // decode steps served by a CUDA graph so far
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hearth

@@ -1,0 +1,129 @@
+// quant_matvec (quant_matmul.h): checks, then the float path (F32/F16/BF16: one fused launch) or
+// the integer path (quantized types: activations to int8, then one fused dp4a launch) chosen by
+// weight type and the number of activation rows.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "kernels/cuda/quant_checks.h"
+#include "kernels/cuda/quant_matmul.h"
+#include "kernels/cuda/quant_matvec_float.cuh"
+#include "kernels/cuda/quant_matvec_launch.h"
+#include "kernels/cuda/quant_repack.h"
+
+namespace hearth::kernels::cuda {
+namespace {
+
+using detail::kFloatMatvecWarps;
+
+template <DType T, int kMaxM>
+cudaError_t launch_float(const QuantWeights& w, int64_t row_bytes, const float* x, int m, float* y, cudaStream_t s) {
+  const auto blocks = static_cast<unsigned>((w.rows + kFloatMatvecWarps - 1) / kFloatMatvecWarps);
+  detail::matvec_float_kernel<T, kMaxM><<<blocks, 32 * kFloatMatvecWarps, 0, s>>>(
+      static_cast<const uint8_t*>(w.data), row_bytes, w.rows, w.cols, x, m, y);
+  return cudaGetLastError();
+}
+
+template <DType T>
+cudaError_t launch_float_by_m(const QuantWeights& w, int64_t row_bytes, const float* x, int m, float* y, cudaStream_t s) {
+  if (m <= 1) return launch_float<T, 1>(w, row_bytes, x, m, y, s);
+  if (m <= 2) return launch_float<T, 2>(w, row_bytes, x, m, y, s);
+  if (m <= 4) return launch_float<T, 4>(w, row_bytes, x, m, y, s);
+  if (m <= 8) return launch_float<T, 8>(w, row_bytes, x, m, y, s);
+  return launch_float<T, 16>(w, row_bytes, x, m, y, s);
+}
+
+template <DType T>
+cudaError_t launch_float_scalar(const QuantWeights& w, int64_t row_bytes, const float* x, int m, float* y, cudaStream_t s) {
+  const auto blocks = static_cast<unsigned>((w.rows + kFloatMatvecWarps - 1) / kFloatMatvecWarps);
+  detail::matvec_float_scalar_kernel<T><<<blocks, 32 * kFloatMatvecWarps, 0, s>>>(
+      static_cast<const uint8_t*>(w.data), row_bytes, w.rows, w.cols, x, m, y);
+  return cudaGetLastError();
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+bool uses_q8_path(DType t) { return t != DType::F32 && t != DType::F16 && t != DType::BF16 && detail::is_weight_type(t); }
+
+// F32 / F16 / BF16 weights: float FMA, no workspace.
+cudaError_t float_matvec(const QuantWeights& w, const float* x, int m, float* y, cudaStream_t stream) {
+  const auto rb = static_cast<int64_t>(detail::checked_row_bytes(w.type, w.cols));
+  const bool vec_ok = aligned16(x) && aligned16(w.data) && w.cols % 8 == 0;
+  switch (w.type) {
+    case DType::F32: return vec_ok ? launch_float_by_m<DType::F32>(w, rb, x, m, y, stream)
+                                   : launch_float_scalar<DType::F32>(w, rb, x, m, y, stream);
+    case DType::F16: return vec_ok ? launch_float_by_m<DType::F16>(w, rb, x, m, y, stream)
+                                   : launch_float_scalar<DType::F16>(w, rb, x, m, y, stream);
+    case DType::BF16: return vec_ok ? launch_float_by_m<DType::BF16>(w, rb, x, m, y, stream)
+                                    : launch_float_scalar<DType::BF16>(w, rb, x, m, y, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+// Quantized weights: x -> int8 in the workspace, then the integer kernel of the type.
+cudaError_t q8_matvec(const QuantWeights& w, const float* x, int m, float* y, void* workspace, int variant,
+                      cudaStream_t stream) {
+  detail::Q8Activations qa{};
+  if (const cudaError_t e = detail::quantize_activations(x, m, w.cols, workspace, &qa, stream); e != cudaSuccess) {
+    return e;
+  }
+  int device = 0, major = 0;
+  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
+  if (const cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device); e != cudaSuccess) {
+    return e;
+  }
+  qa.programmatic_launch = major >= 9;
+  switch (w.type) {
+    case DType::Q4_0: return detail::launch_matvec_q4_0(w.data, w.rows, w.cols, qa, m, y, variant, stream);
+    case DType::Q8_0: return detail::launch_matvec_q8_0(w.data, w.rows, w.cols, qa, m, y, variant, stream);
+    case DType::Q4_K: return detail::launch_matvec_q4_k(w.data, w.rows, w.cols, qa, m, y, variant, stream);
+    case DType::Q5_K: return detail::launch_matvec_q5_k(w.data, w.rows, w.cols, qa, m, y, variant, stream);
+    case DType::Q6_K: return detail::launch_matvec_q6_k(w.data, w.rows, w.cols, qa, m, y, variant, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace
+
+size_t matvec_workspace_bytes(const QuantWeights& w, int64_t m) {
+  if (!uses_q8_path(w.type) || m <= 0 || w.cols <= 0) return 0;
+  return detail::q8_activation_bytes(std::min<int64_t>(m, 16), w.cols);
+}
+
+cudaError_t quant_matvec(const QuantWeights& w, const float* x, int64_t m, float* y, void* workspace,
+                         cudaStream_t stream) {
+  if (const cudaError_t e = detail::check_product_args(w, x, m, y); e != cudaSuccess) return e;
+  if (m > 16) return cudaErrorInvalidValue;
+  if (m == 0 || w.rows == 0) return cudaSuccess;
+  if (w.cols == 0) return cudaMemsetAsync(y, 0, static_cast<size_t>(m * w.rows) * sizeof(float), stream);
+  if (w.repacked) return detail::repacked_matvec(w, x, static_cast<int>(m), y, stream);
+  const int mi = static_cast<int>(m);
+  if (!uses_q8_path(w.type)) return float_matvec(w, x, mi, y, stream);
+  if (!aligned16(workspace)) return cudaErrorMisalignedAddress;
+  // Q4_K / Q5_K blocks are read as 16-byte vectors, the others as 2-byte words.
+  const bool vector_blocks = w.type == DType::Q4_K || w.type == DType::Q5_K;
+  if (reinterpret_cast<uintptr_t>(w.data) % (vector_blocks ? 16 : 2) != 0) return cudaErrorMisalignedAddress;
+  if (workspace != nullptr) return q8_matvec(w, x, mi, y, workspace, 0, stream);
+  void* ws = nullptr;
+  if (const cudaError_t e = cudaMallocAsync(&ws, matvec_workspace_bytes(w, m), stream); e != cudaSuccess) return e;
+  const cudaError_t e = q8_matvec(w, x, mi, y, ws, 0, stream);
+  const cudaError_t f = cudaFreeAsync(ws, stream);
+  return e != cudaSuccess ? e : f;
+}
+
+cudaError_t quant_matvec(const QuantWeights& w, const float* x, int64_t m, float* y, cudaStream_t stream) {
+  return quant_matvec(w, x, m, y, nullptr, stream);
+}
+
+namespace detail {
+cudaError_t quant_matvec_tuned(const QuantWeights& w, const float* x, int64_t m, float* y, void* workspace,
+                               int variant, cudaStream_t stream) {
+  if (const cudaError_t e = check_product_args(w, x, m, y); e != cudaSuccess) return e;
+  if (m < 1 || m > 16 || w.rows == 0 || w.cols == 0 || w.repacked || !uses_q8_path(w.type) || workspace == nullptr) {
+    return cudaErrorInvalidValue;
+  }
+  return q8_matvec(w, x, static_cast<int>(m), y, workspace, variant, stream);
+}
+}  // namespace detail
+
+}  // namespace hearth::kernels::cuda

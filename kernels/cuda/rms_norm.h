@@ -1,0 +1,21 @@
+#pragma once
+// Row-wise RMSNorm on the GPU (float32 activations). Host-callable from plain C++; kernels take
+// raw device pointers, sizes and a stream and return an error code (never throw or abort).
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace hearth::kernels::cuda {
+
+// y[r, i] = x[r, i] / sqrt(mean(x[r]^2) + eps) * w[i]      x, y: [rows, n], w: [n]
+// The sum of squares is accumulated in double, as the CPU kernel does. x and y may alias.
+// row_index (device, optional): when set, output row r normalizes input row row_index[r].
+cudaError_t rms_norm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps,
+                     cudaStream_t stream, const int32_t* row_index = nullptr);
+
+// Residual add fused with the next norm: x += delta, then y = rms_norm(x) * w.   [rows, n]
+// delta and y may alias (each element is read before it is written, by the same thread).
+cudaError_t residual_rms_norm(float* x, const float* delta, const float* w, float* y, int64_t rows, int64_t n,
+                              float eps, cudaStream_t stream);
+
+}  // namespace hearth::kernels::cuda

@@ -1,0 +1,16 @@
+#pragma once
+// SwiGLU activation on the GPU: gate[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + exp(-x)).
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace hearth::kernels::cuda {
+
+// gate, up: device float32, n elements ([rows, n_ff] flattened); the result replaces gate.
+cudaError_t silu_mul(float* gate, const float* up, int64_t n, cudaStream_t stream);
+
+// The same over the output of one fused gate+up product: gate_up [rows, 2 * n_ff] holds each
+// row's gate in columns 0 .. n_ff - 1 and its up in n_ff .. 2 n_ff - 1; out: [rows, n_ff].
+cudaError_t silu_mul_halves(const float* gate_up, float* out, int64_t rows, int64_t n_ff, cudaStream_t stream);
+
+}  // namespace hearth::kernels::cuda

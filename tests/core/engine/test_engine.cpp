@@ -1,0 +1,593 @@
+// Engine + scheduler + paged KV bookkeeping against a model-free fake backend whose outputs
+// depend on every KV slot read through the block tables (tests/core/engine/fake_backend.h).
+// Expected tokens come from fake_greedy() on plain token lists: an independent reference.
+#include <QTest>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "core/common/error.h"
+#include "core/engine/engine.h"
+#include "core/engine/prompt_builder.h"
+#include "core/engine/stop_matcher.h"
+#include "core/kv/kv_store.h"
+#include "core/model/loaded_model.h"
+#include "tests/core/engine/engine_test_support.h"
+#include "tests/core/engine/fake_backend.h"
+
+using namespace hearth;
+using namespace hearth::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kModel = HEARTH_SOURCE_DIR "/resources/models/stories260K.gguf";
+
+struct FakeEngine {
+  FakeEngine(FakeBackendConfig config, EngineOptions options = {}) : cfg(config) {
+    options.backend_factory = [this](const LoadedModel&, const BackendOptions&) {
+      auto b = std::make_unique<FakeBackend>(cfg);
+      backend = b.get();
+      return BackendChoice{std::move(b), "fake backend"};
+    };
+    engine = std::make_unique<Engine>(std::move(options));
+    loaded = load_and_wait(*engine, kModel);
+  }
+  FakeBackendConfig cfg;
+  FakeBackend* backend = nullptr;
+  std::unique_ptr<Engine> engine;
+  bool loaded = false;
+};
+
+Request greedy_request(std::vector<TokenId> prompt, int64_t max_tokens) {
+  Request r;
+  r.prompt_tokens = std::move(prompt);
+  r.max_tokens = max_tokens;
+  r.sampling.temperature = 0;
+  return r;
+}
+
+std::vector<TokenId> random_prompt(std::mt19937_64& rng, int64_t n) {
+  std::vector<TokenId> p;
+  for (int64_t i = 0; i < n; ++i) p.push_back(std::uniform_int_distribution<TokenId>(3, 511)(rng));
+  return p;
+}
+
+uint64_t fresh_seed(const char* what) {
+  const uint64_t seed = std::random_device{}();
+  std::printf("%s: seed %llu\n", what, static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+// An in-memory KvStore that checks what the engine hands it.
+class MemoryKvStore final : public KvStore {
+ public:
+  void save(const KvFingerprint& f, const std::string& group, std::span<const KvBlockRecord> blocks) override {
+    std::lock_guard lock(m);
+    for (const auto& b : blocks) {
+      if (static_cast<int64_t>(b.data.size()) != f.geometry.block_bytes()) bad_saves++;
+      records[b.chain_hash] = b;
+      fingerprint = f;
+    }
+    if (!group.empty()) groups.push_back(group);
+    saves += static_cast<int64_t>(blocks.size());
+  }
+  std::optional<KvBlockRecord> load(const KvFingerprint& f, uint64_t h) override {
+    std::lock_guard lock(m);
+    if (!(f == fingerprint) || !records.count(h)) return std::nullopt;
+    ++loads;
+    return records[h];
+  }
+  bool contains(const KvFingerprint& f, uint64_t h) override {
+    std::lock_guard lock(m);
+    return f == fingerprint && records.count(h) > 0;
+  }
+  std::mutex m;
+  std::map<uint64_t, KvBlockRecord> records;
+  KvFingerprint fingerprint;
+  std::vector<std::string> groups;
+  int64_t saves = 0, loads = 0, bad_saves = 0;
+};
+
+}  // namespace
+
+class TestEngine : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void stopMatcherHoldsBackPartialMatches() {
+    StopMatcher m({"\nUser:", "###"});
+    QCOMPARE(m.push("Hello"), std::string("Hello"));
+    QCOMPARE(m.push(" wor\nUs"), std::string(" wor"));  // "\nUs" might start a stop string
+    QCOMPARE(m.push("e"), std::string(""));
+    QCOMPARE(m.push("d #"), std::string("\nUsed "));    // not a stop after all; "#" is held
+    QCOMPARE(m.push("#"), std::string(""));
+    QCOMPARE(m.push("# tail"), std::string(""));        // "###" completes
+    QVERIFY(m.matched());
+    QCOMPARE(m.push("more"), std::string(""));
+    QCOMPARE(m.flush(), std::string(""));
+    StopMatcher n({"abc"});
+    QCOMPARE(n.push("xxab"), std::string("xx"));
+    QCOMPARE(n.flush(), std::string("ab"));
+    QVERIFY(!n.matched());
+  }
+
+  void concurrentEqualsAloneAndReference() {
+    std::mt19937_64 rng(fresh_seed("concurrentEqualsAloneAndReference"));
+    EngineOptions o;
+    o.max_running = 4;
+    o.token_budget = 16;
+    o.prefill_chunk = 5;  // forces chunked prefill
+    FakeEngine fe({}, o);
+    QVERIFY(fe.loaded);
+    const int n = 10;
+    std::vector<Request> requests;
+    for (int i = 0; i < n; ++i) {
+      requests.push_back(greedy_request(random_prompt(rng, std::uniform_int_distribution<int64_t>(1, 40)(rng)),
+                                        std::uniform_int_distribution<int64_t>(1, 30)(rng)));
+    }
+    Collector together;
+    for (int i = 0; i < n; ++i) fe.engine->submit(requests[static_cast<size_t>(i)], together.sink(i));
+    QVERIFY(together.wait_finished(n));
+    Collector alone;
+    for (int i = 0; i < n; ++i) {
+      fe.engine->submit(requests[static_cast<size_t>(i)], alone.sink(i));
+      QVERIFY(alone.wait_finished(i + 1));
+    }
+    for (int i = 0; i < n; ++i) {
+      const auto& r = requests[static_cast<size_t>(i)];
+      const auto expected = fake_greedy(r.prompt_tokens, r.max_tokens, 512, 3);
+      const Collected a = together.get(i), b = alone.get(i);
+      QCOMPARE(a.finish_reason, std::string("length"));
+      QCOMPARE(a.tokens, expected);
+      QCOMPARE(b.tokens, expected);
+      QCOMPARE(a.text, b.text);
+      QCOMPARE(a.usage.completion_tokens, r.max_tokens);
+      QCOMPARE(a.usage.prompt_tokens, static_cast<int64_t>(r.prompt_tokens.size()));
+      QCOMPARE(a.invalid_utf8_deltas, 0);  // byte tokens are joined into whole characters
+    }
+    QVERIFY2(fe.backend->max_batch_rows() > 1, "requests never shared a step");
+    QString why;
+    QVERIFY2(pool_whole(*fe.engine, why), qPrintable(why));
+  }
+
+  void sharedPrefixIsReusedAndCopiedOnWrite() {
+    std::mt19937_64 rng(fresh_seed("sharedPrefixIsReusedAndCopiedOnWrite"));
+    FakeEngine fe({});
+    QVERIFY(fe.loaded);
+    const auto system = random_prompt(rng, 13);
+    Collector c;
+    std::vector<Request> requests;
+    for (int i = 0; i < 5; ++i) {
+      auto p = system;
+      const auto tail = random_prompt(rng, std::uniform_int_distribution<int64_t>(1, 9)(rng));
+      p.insert(p.end(), tail.begin(), tail.end());
+      requests.push_back(greedy_request(p, 12));
+    }
+    // A prompt of whole blocks, twice: the second finds every block cached, recomputes only the
+    // last token, and so must copy the shared last block before writing it.
+    auto whole = system;
+    whole.insert(whole.end(), {7, 8, 9});
+    requests.push_back(greedy_request(whole, 12));
+    requests.push_back(greedy_request(whole, 12));
+    for (int i = 0; i < static_cast<int>(requests.size()); ++i) {
+      fe.engine->submit(requests[static_cast<size_t>(i)], c.sink(i));
+      QVERIFY(c.wait_finished(i + 1));
+    }
+    for (int i = 0; i < static_cast<int>(requests.size()); ++i) {
+      const Collected got = c.get(i);
+      QCOMPARE(got.tokens, fake_greedy(requests[static_cast<size_t>(i)].prompt_tokens, 12, 512, 3));
+      if (i > 0) QVERIFY2(got.usage.cached_tokens >= 12, qPrintable(QString("request %1 reused %2 tokens").arg(i).arg(got.usage.cached_tokens)));
+      QCOMPARE(got.usage.cached_tokens + got.usage.prefilled_tokens, got.usage.prompt_tokens);
+    }
+    const Collected again = c.get(6);
+    QCOMPARE(again.usage.cached_tokens, int64_t{15});
+    QVERIFY(fe.backend->copies() > 0);
+    QVERIFY(fe.engine->stats().prefix_hit_rate > 0.3);
+    QString why;
+    QVERIFY2(pool_whole(*fe.engine, why), qPrintable(why));
+  }
+
+  void preemptionKeepsOutputsExact() {
+    std::mt19937_64 rng(fresh_seed("preemptionKeepsOutputsExact"));
+    FakeBackendConfig cfg;
+    cfg.n_blocks = 12;  // 48 token slots for 6 sequences of up to 36 tokens each
+    cfg.context = 48;
+    EngineOptions o;
+    o.max_running = 6;
+    o.token_budget = 32;
+    o.prefill_chunk = 8;
+    FakeEngine fe(cfg, o);
+    QVERIFY(fe.loaded);
+    std::vector<Request> requests;
+    Collector c;
+    int64_t minimum_work = 0;
+    for (int i = 0; i < 6; ++i) {
+      Request r = greedy_request(random_prompt(rng, std::uniform_int_distribution<int64_t>(6, 16)(rng)), 20);
+      r.priority = i % 2 ? Priority::kBackground : Priority::kInteractive;
+      minimum_work += static_cast<int64_t>(r.prompt_tokens.size()) + 19;
+      requests.push_back(r);
+    }
+    for (int i = 0; i < 6; ++i) fe.engine->submit(requests[static_cast<size_t>(i)], c.sink(i));
+    QVERIFY(c.wait_finished(6));
+    for (int i = 0; i < 6; ++i) {
+      const Collected got = c.get(i);
+      QCOMPARE(got.finish_reason, std::string("length"));
+      QCOMPARE(got.tokens, fake_greedy(requests[static_cast<size_t>(i)].prompt_tokens, 20, 512, 3));
+    }
+    std::printf("computed %lld tokens for %lld of work\n", static_cast<long long>(fe.backend->tokens_computed()),
+                static_cast<long long>(minimum_work));
+    QVERIFY2(fe.backend->tokens_computed() > minimum_work, "no sequence was preempted: the pool was not tight");
+    QVERIFY(fe.engine->stats().preemptions > 0);
+    QString why;
+    QVERIFY2(pool_whole(*fe.engine, why), qPrintable(why));
+  }
+
+  void randomizedChurnLeavesPoolWhole() {
+    std::mt19937_64 rng(fresh_seed("randomizedChurnLeavesPoolWhole"));
+    FakeBackendConfig cfg;
+    cfg.n_blocks = 20;
+    cfg.context = 64;
+    EngineOptions o;
+    o.max_running = 5;
+    o.token_budget = 24;
+    o.prefill_chunk = 6;
+    o.max_queue = 1000;
+    cfg.step_delay = 300us;  // slow enough that cancels land mid-flight
+    FakeEngine fe(cfg, o);
+    QVERIFY(fe.loaded);
+    Collector c;
+    std::vector<Request> requests;
+    std::vector<uint64_t> ids;
+    const auto shared = random_prompt(rng, 9);
+    const int n = 60;
+    for (int i = 0; i < n; ++i) {
+      auto p = std::uniform_int_distribution<int>(0, 1)(rng) ? shared : std::vector<TokenId>{};
+      const auto tail = random_prompt(rng, std::uniform_int_distribution<int64_t>(1, 20)(rng));
+      p.insert(p.end(), tail.begin(), tail.end());
+      Request r = greedy_request(p, std::uniform_int_distribution<int64_t>(1, 24)(rng));
+      r.priority = std::uniform_int_distribution<int>(0, 1)(rng) ? Priority::kBackground : Priority::kInteractive;
+      requests.push_back(r);
+      ids.push_back(fe.engine->submit(r, c.sink(i)));
+      if (std::uniform_int_distribution<int>(0, 2)(rng) == 0) {
+        std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 3000)(rng)));
+        fe.engine->cancel(ids[std::uniform_int_distribution<size_t>(0, ids.size() - 1)(rng)]);
+      }
+    }
+    QVERIFY(c.wait_finished(n));
+    int cancelled = 0;
+    for (int i = 0; i < n; ++i) {
+      const Collected got = c.get(i);
+      const auto& r = requests[static_cast<size_t>(i)];
+      const auto expected = fake_greedy(r.prompt_tokens, r.max_tokens, 512, 3);
+      if (got.finish_reason == "cancelled") {
+        ++cancelled;
+        // Whatever came out before the cancel is a prefix of the right answer.
+        QVERIFY(got.tokens.size() <= expected.size());
+        QVERIFY(std::equal(got.tokens.begin(), got.tokens.end(), expected.begin()));
+      } else {
+        QCOMPARE(got.finish_reason, std::string("length"));
+        QCOMPARE(got.tokens, expected);
+      }
+    }
+    std::printf("%d of %d cancelled\n", cancelled, n);
+    QVERIFY2(cancelled > 0, "no cancel landed: the test did not exercise cancellation");
+    QString why;
+    QVERIFY2(pool_whole(*fe.engine, why), qPrintable(why));
+  }
+
+  void cancelMidPrefillAndMidDecode() {
+    FakeBackendConfig cfg;
+    cfg.step_delay = 2ms;
+    EngineOptions o;
+    o.prefill_chunk = 4;
+    o.token_budget = 8;
+    FakeEngine fe(cfg, o);
+    QVERIFY(fe.loaded);
+    std::mt19937_64 rng(7);
+    Collector c;
+    // Mid-prefill: 200 prompt tokens at 4 per step take ~100 ms.
+    const uint64_t a = fe.engine->submit(greedy_request(random_prompt(rng, 200), 10), c.sink(0));
+    QVERIFY(c.wait_progress(0, 0));
+    std::this_thread::sleep_for(10ms);
+    auto t0 = std::chrono::steady_clock::now();
+    fe.engine->cancel(a);
+    QVERIFY(c.wait_finished(1));
+    Collected got = c.get(0);
+    QCOMPARE(got.finish_reason, std::string("cancelled"));
+    QCOMPARE(got.usage.completion_tokens, int64_t{0});
+    QVERIFY2(got.usage.prefilled_tokens < 200, "the prefill finished before the cancel: not mid-prefill");
+    double ms = std::chrono::duration<double, std::milli>(got.finished_at - t0).count();
+    std::printf("cancel latency mid-prefill %.2f ms\n", ms);
+    QVERIFY2(ms < 100, qPrintable(QString("cancel took %1 ms").arg(ms)));
+    // Mid-decode.
+    const uint64_t b = fe.engine->submit(greedy_request(random_prompt(rng, 5), 200), c.sink(1));
+    QVERIFY(c.wait_progress(1, 5));
+    t0 = std::chrono::steady_clock::now();
+    fe.engine->cancel(b);
+    QVERIFY(c.wait_finished(2));
+    got = c.get(1);
+    QCOMPARE(got.finish_reason, std::string("cancelled"));
+    QVERIFY(got.usage.completion_tokens >= 5 && got.usage.completion_tokens < 200);
+    ms = std::chrono::duration<double, std::milli>(got.finished_at - t0).count();
+    std::printf("cancel latency mid-decode %.2f ms\n", ms);
+    QVERIFY2(ms < 100, qPrintable(QString("cancel took %1 ms").arg(ms)));
+    fe.engine->cancel(b);      // twice: harmless
+    fe.engine->cancel(12345);  // unknown: harmless
+    QString why;
+    QVERIFY2(pool_whole(*fe.engine, why), qPrintable(why));
+  }
+
+  void queueFullIsImmediate() {
+    FakeBackendConfig cfg;
+    cfg.step_delay = 5ms;
+    EngineOptions o;
+    o.max_running = 1;
+    o.max_queue = 3;
+    FakeEngine fe(cfg, o);
+    QVERIFY(fe.loaded);
+    std::mt19937_64 rng(3);
+    Collector c;
+    std::vector<uint64_t> ids;
+    bool thrown = false;
+    int submitted = 0;
+    for (int i = 0; i < 6 && !thrown; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        ids.push_back(fe.engine->submit(greedy_request(random_prompt(rng, 4), 100), c.sink(i)));
+        ++submitted;
+      } catch (const QueueFullError& e) {
+        thrown = true;
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        std::printf("QueueFullError after %d submits in %.3f ms: %s\n", i, ms, e.what());
+        QVERIFY(ms < 50);
+        QVERIFY(QString(e.what()).contains("3"));
+      }
+    }
+    QVERIFY2(thrown, "no QueueFullError");
+    QVERIFY(submitted >= 3 && submitted <= 4);
+    for (uint64_t id : ids) fe.engine->cancel(id);
+    QVERIFY(c.wait_finished(submitted));
+    QString why;
+    QVERIFY2(pool_whole(*fe.engine, why), qPrintable(why));
+  }
+
+  void refusesWhatCanNeverFit() {
+    FakeBackendConfig cfg;
+    cfg.n_blocks = 8;  // 32 token slots < context 256
+    FakeEngine fe(cfg);
+    QVERIFY(fe.loaded);
+    std::mt19937_64 rng(5);
+    Collector c;
+    try {
+      fe.engine->submit(greedy_request(random_prompt(rng, 40), 5), c.sink(0));
+      QFAIL("a 40-token prompt was accepted by a 32-token pool");
+    } catch (const QueueFullError&) {
+      QFAIL("wrong error type");
+    } catch (const Error& e) {
+      std::printf("refused: %s\n", e.what());
+      QVERIFY(QString(e.what()).contains("40"));
+      QVERIFY(QString(e.what()).contains("32"));
+    }
+    // truncate_middle instead: runs, says how much it dropped, stops at the pool's limit.
+    Request r = greedy_request(random_prompt(rng, 40), 50);
+    r.overflow = ContextOverflow::kTruncateMiddle;
+    fe.engine->submit(r, c.sink(1));
+    QVERIFY(c.wait_finished(1));
+    const Collected got = c.get(1);
+    QCOMPARE(got.finish_reason, std::string("context"));
+    QVERIFY(got.usage.truncated_tokens > 0);
+    QCOMPARE(got.usage.prompt_tokens + got.usage.truncated_tokens, int64_t{40});
+    QCOMPARE(got.usage.prompt_tokens + got.usage.completion_tokens, int64_t{32});
+    // The kept prompt is the head and the tail of the original.
+    std::vector<TokenId> kept(r.prompt_tokens.begin(), r.prompt_tokens.begin() + 8);
+    kept.insert(kept.end(), r.prompt_tokens.end() - (got.usage.prompt_tokens - 8), r.prompt_tokens.end());
+    QCOMPARE(got.tokens, fake_greedy(kept, got.usage.completion_tokens, 512, 3));
+    // No model: refused too.
+    Engine empty(EngineOptions{});
+    QVERIFY_THROWS_EXCEPTION(Error, empty.submit(greedy_request({5, 6}, 1), c.sink(2)));
+  }
+
+  void truncateMiddleKeepsSystemPromptAndLatestTurns() {
+    auto model = LoadedModel::open(kModel);
+    PromptRenderer renderer(*model);
+    Request r;
+    r.messages = {{"system", "Lily was a cat."}, {"user", "Tom had a big red ball and played all day."},
+                  {"assistant", "The sun was hot and the sky was blue."}, {"user", "Where did the dog go?"}};
+    r.max_tokens = 8;
+    const BuiltPrompt full = build_prompt(*model, renderer, r, 100000, "test");
+    QCOMPARE(full.truncated_tokens, int64_t{0});
+    const auto n = static_cast<int64_t>(full.tokens.size());
+    r.overflow = ContextOverflow::kTruncateMiddle;
+    const BuiltPrompt cut = build_prompt(*model, renderer, r, n - 5, "test");
+    QVERIFY(cut.truncated_tokens > 0);
+    QVERIFY(static_cast<int64_t>(cut.tokens.size()) <= n - 5 - 1);
+    const std::string text = model->tokenizer().decode(cut.tokens);
+    std::printf("truncated prompt: %s\n", text.c_str());
+    QVERIFY(text.find("Lily was a cat.") != std::string::npos);
+    QVERIFY(text.find("Where did the dog go?") != std::string::npos);
+    QVERIFY(text.find("big red ball") == std::string::npos);
+    r.overflow = ContextOverflow::kError;
+    QVERIFY_THROWS_EXCEPTION(Error, build_prompt(*model, renderer, r, n - 5, "test"));
+  }
+
+  void stopStringAcrossTokenBoundary() {
+    std::mt19937_64 rng(fresh_seed("stopStringAcrossTokenBoundary"));
+    FakeBackendConfig cfg;
+    cfg.first_allowed = 259;  // no byte tokens (<0x00>..<0xFF>): whole-text pieces
+    FakeEngine fe(cfg);
+    QVERIFY(fe.loaded);
+    auto model = LoadedModel::open(kModel);
+    const Tokenizer& tok = model->tokenizer();
+    // Find a prompt whose greedy continuation has two adjacent tokens with multi-byte-free pieces
+    // of at least 2 bytes each.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      const Request r = greedy_request(random_prompt(rng, 6), 24);
+      const auto expected = fake_greedy(r.prompt_tokens, 24, 512, 259);
+      std::string full;
+      std::vector<size_t> piece_end;
+      for (TokenId t : expected) {
+        full += tok.token_to_piece(t);
+        piece_end.push_back(full.size());
+      }
+      bool ascii = true;
+      for (unsigned char ch : full) ascii = ascii && ch < 0x80;
+      if (!ascii) continue;
+      for (size_t k = 2; k + 1 < expected.size(); ++k) {
+        // 3 bytes around the end of piece k; its first occurrence must straddle a token boundary.
+        const size_t boundary = piece_end[k];
+        if (boundary < 1 || boundary + 2 > full.size()) continue;
+        const std::string stop = full.substr(boundary - 1, 3);
+        const size_t first = full.find(stop);
+        bool straddles = false;
+        for (size_t e : piece_end) straddles = straddles || (e > first && e < first + stop.size());
+        if (!straddles) continue;
+        Collector c;
+        Request rs = r;
+        rs.stop_strings = {"never-appears", stop};
+        fe.engine->submit(rs, c.sink(0));
+        QVERIFY(c.wait_finished(1));
+        const Collected got = c.get(0);
+        std::printf("stop \"%s\": \"%s\"\n", stop.c_str(), got.text.c_str());
+        QCOMPARE(got.finish_reason, std::string("stop"));
+        QCOMPARE(got.text, full.substr(0, first));
+        return;
+      }
+    }
+    QFAIL("no suitable continuation found");
+  }
+
+  void stopTokenEndsWithoutEmittingIt() {
+    FakeEngine fe({});
+    QVERIFY(fe.loaded);
+    const std::vector<TokenId> prompt = {10, 20, 30};
+    const auto expected = fake_greedy(prompt, 12, 512, 3);
+    Collector c;
+    Request r = greedy_request(prompt, 12);
+    r.stop_tokens = {expected[5]};
+    fe.engine->submit(r, c.sink(0));
+    QVERIFY(c.wait_finished(1));
+    const Collected got = c.get(0);
+    QCOMPARE(got.finish_reason, std::string("stop"));
+    const auto first = std::find(expected.begin(), expected.end(), expected[5]) - expected.begin();
+    QCOMPARE(got.tokens, std::vector<TokenId>(expected.begin(), expected.begin() + first));
+    QCOMPARE(got.usage.completion_tokens, static_cast<int64_t>(first));
+  }
+
+  void logprobsMatchLogSoftmax() {
+    FakeEngine fe({});
+    QVERIFY(fe.loaded);
+    Collector c;
+    Request r = greedy_request({10, 20, 30}, 4);
+    r.top_logprobs = 3;
+    fe.engine->submit(r, c.sink(0));
+    QVERIFY(c.wait_finished(1));
+    const Collected got = c.get(0);
+    QCOMPARE(got.logprobs.size(), size_t{4});
+    std::vector<TokenId> history = r.prompt_tokens;
+    std::vector<float> logits(512);
+    for (size_t i = 0; i < got.logprobs.size(); ++i) {
+      uint64_t h = 0;
+      for (TokenId t : history) h = fake_hash_step(h, t);
+      fake_logits(h, 512, 3, logits.data());
+      double z = 0;
+      for (float v : logits) z += std::exp(static_cast<double>(v));
+      const TokenLogprob& lp = got.logprobs[i];
+      QCOMPARE(lp.token, got.tokens[i]);
+      QVERIFY(std::abs(lp.logprob - (logits[static_cast<size_t>(lp.token)] - std::log(z))) < 1e-4);
+      QCOMPARE(lp.top.size(), size_t{3});
+      QCOMPARE(lp.top[0].first, lp.token);  // greedy: the best is the chosen one
+      QVERIFY(lp.top[0].second >= lp.top[1].second && lp.top[1].second >= lp.top[2].second);
+      history.push_back(lp.token);
+    }
+  }
+
+  void seededSamplingIsReproducible() {
+    FakeEngine fe({});
+    QVERIFY(fe.loaded);
+    Collector c;
+    Request r = greedy_request({10, 20, 30}, 16);
+    r.sampling.temperature = 1.0f;
+    r.sampling.seed = 42;
+    fe.engine->submit(r, c.sink(0));
+    fe.engine->submit(r, c.sink(1));
+    r.sampling.seed = 43;
+    fe.engine->submit(r, c.sink(2));
+    QVERIFY(c.wait_finished(3));
+    QCOMPARE(c.get(0).tokens, c.get(1).tokens);
+    QVERIFY(c.get(0).tokens != c.get(2).tokens);
+  }
+
+  void kvStoreSavesEvictedBlocksAndRestoresThem() {
+    std::mt19937_64 rng(fresh_seed("kvStoreSavesEvictedBlocksAndRestoresThem"));
+    MemoryKvStore store;
+    FakeBackendConfig cfg;
+    cfg.n_blocks = 10;
+    cfg.context = 40;
+    EngineOptions o;
+    o.kv_store = &store;
+    FakeEngine fe(cfg, o);
+    QVERIFY(fe.loaded);
+    Collector c;
+    const auto prompt = random_prompt(rng, 17);  // 4 full blocks
+    Request first = greedy_request(prompt, 6);
+    first.cache_group = "conversation-1";
+    fe.engine->submit(first, c.sink(0));
+    QVERIFY(c.wait_finished(1));
+    QCOMPARE(store.groups.size(), size_t{1});  // saved on finish because of the cache group
+    // Other prompts push every cached block of the first one out of the 10-block pool.
+    for (int i = 1; i <= 3; ++i) {
+      fe.engine->submit(greedy_request(random_prompt(rng, 30), 6), c.sink(i));
+      QVERIFY(c.wait_finished(i + 1));
+    }
+    QVERIFY(store.saves > 0);
+    QCOMPARE(store.bad_saves, int64_t{0});
+    fe.engine->submit(greedy_request(prompt, 6), c.sink(4));
+    QVERIFY(c.wait_finished(5));
+    const Collected again = c.get(4);
+    std::printf("restored %lld, cached %lld\n", static_cast<long long>(again.usage.restored_tokens),
+                static_cast<long long>(again.usage.cached_tokens));
+    QCOMPARE(again.usage.restored_tokens + again.usage.cached_tokens, int64_t{16});
+    QVERIFY(again.usage.restored_tokens > 0);
+    QCOMPARE(again.tokens, fake_greedy(prompt, 6, 512, 3));  // restored bytes are the right KV
+    QCOMPARE(again.tokens, c.get(0).tokens);
+  }
+
+  void modelSwitchCancelsInFlight() {
+    FakeBackendConfig cfg;
+    cfg.step_delay = 2ms;
+    FakeEngine fe(cfg);
+    QVERIFY(fe.loaded);
+    Collector c;
+    fe.engine->submit(greedy_request({10, 20, 30}, 200), c.sink(0));
+    QVERIFY(c.wait_progress(0, 2));
+    std::vector<ModelEvent::Kind> kinds;
+    std::mutex m;
+    QVERIFY(load_and_wait(*fe.engine, kModel));
+    QVERIFY(c.wait_finished(1));
+    QCOMPARE(c.get(0).finish_reason, std::string("cancelled"));
+    fe.engine->submit(greedy_request({10, 20, 30}, 3), c.sink(1));
+    QVERIFY(c.wait_finished(2));
+    QCOMPARE(c.get(1).tokens, fake_greedy({10, 20, 30}, 3, 512, 3));
+    auto unloaded = std::make_shared<std::promise<void>>();
+    fe.engine->unload_model([&](const ModelEvent& e) {
+      std::lock_guard lock(m);
+      kinds.push_back(e.kind);
+      if (e.kind == ModelEvent::Kind::kUnloaded) unloaded->set_value();
+    });
+    unloaded->get_future().wait();
+    QVERIFY_THROWS_EXCEPTION(Error, fe.engine->submit(greedy_request({10}, 1), c.sink(2)));
+    // A file that is not a model: a kFailed event, not a crash.
+    auto failed = std::make_shared<std::promise<ModelEvent>>();
+    fe.engine->load_model("/nonexistent.gguf", [failed](const ModelEvent& e) {
+      if (e.kind == ModelEvent::Kind::kFailed) failed->set_value(e);
+    });
+    const ModelEvent e = failed->get_future().get();
+    QVERIFY(!e.message.empty());
+  }
+};
+
+QTEST_APPLESS_MAIN(TestEngine)
+#include "test_engine.moc"
