@@ -9,20 +9,6 @@
 
 namespace hearth {
 
-KvGeometry Backend::kv_geometry() const { throw Error(device_name() + ": paged KV is not implemented"); }
-int64_t Backend::kv_block_count() const { throw Error(device_name() + ": paged KV is not implemented"); }
-
-void Backend::forward_batch(std::span<const SequenceSlice>, std::vector<float>&) {
-  throw Error(device_name() + ": batched forward is not implemented");
-}
-void Backend::copy_kv_block(int32_t, int32_t) { throw Error(device_name() + ": paged KV is not implemented"); }
-void Backend::read_kv_block(int32_t, std::span<std::byte>) const {
-  throw Error(device_name() + ": paged KV is not implemented");
-}
-void Backend::write_kv_block(int32_t, std::span<const std::byte>) {
-  throw Error(device_name() + ": paged KV is not implemented");
-}
-
 void Backend::forward(const ForwardInput& input, std::vector<float>& logits) {
   const int64_t n = static_cast<int64_t>(input.tokens.size());
   if (n == 0) throw Error("forward called with no tokens");

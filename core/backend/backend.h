@@ -44,20 +44,20 @@ class Backend {
   virtual int64_t n_vocab() const = 0;
 
   // ---- Paged, batched interface (the engine) ----
-  virtual KvGeometry kv_geometry() const;
-  virtual int64_t kv_block_count() const;  // blocks in the pool, ids 0 .. count - 1
+  virtual KvGeometry kv_geometry() const = 0;
+  virtual int64_t kv_block_count() const = 0;  // blocks in the pool, ids 0 .. count - 1
 
   // Runs the model over the new tokens of every sequence in one pass, writing their keys and
   // values into their blocks. logits: [sum of n_logits, n_vocab], sequences in order, each
   // sequence's rows in position order. Throws hearth::Error (bad token id, a block id outside
   // the pool, a table too short, a device fault); the pool stays usable after an error.
-  virtual void forward_batch(std::span<const SequenceSlice> sequences, std::vector<float>& logits);
+  virtual void forward_batch(std::span<const SequenceSlice> sequences, std::vector<float>& logits) = 0;
 
   // Copy-on-write support: dst := src (all layers, all positions).
-  virtual void copy_kv_block(int32_t src, int32_t dst);
+  virtual void copy_kv_block(int32_t src, int32_t dst) = 0;
   // Host copies in the layout of kv_geometry.h; `bytes` is kv_geometry().block_bytes() long.
-  virtual void read_kv_block(int32_t block, std::span<std::byte> bytes) const;
-  virtual void write_kv_block(int32_t block, std::span<const std::byte> bytes);
+  virtual void read_kv_block(int32_t block, std::span<std::byte> bytes) const = 0;
+  virtual void write_kv_block(int32_t block, std::span<const std::byte> bytes) = 0;
 
   // ---- Single-sequence convenience (generate, bench, tests) ----
   // One implicit sequence over blocks 0, 1, 2, ... of the pool. Never mix with an engine that
