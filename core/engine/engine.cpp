@@ -443,7 +443,14 @@ struct Engine::Impl {
     const Tokenizer& tok = model->tokenizer();
     TokenId t = 0;
     try {
-      t = s.sampler->sample(row);
+      if (s.constraint) {
+        s.masked.assign(row.begin(), row.end());
+        s.constraint->mask(s.masked);
+        t = s.sampler->sample(s.masked);
+        s.constraint->accept(t);
+      } else {
+        t = s.sampler->sample(row);
+      }
     } catch (const std::exception& e) {
       return finish(s, "error", e.what());
     }
@@ -460,6 +467,7 @@ struct Engine::Impl {
     const std::string text = s.stop.push(s.utf8.push(tok.token_to_piece(t)));
     if (!text.empty()) emit_delta(s, text);
     if (s.stop.matched()) return finish(s, "stop");
+    if (s.constraint && s.constraint->complete()) return finish(s, "stop");
     if (s.generated() >= s.request.max_tokens) return finish(s, "length");
     if (s.known() >= s.limit) return finish(s, "context");
   }
@@ -589,6 +597,7 @@ uint64_t Engine::submit(Request request, RequestSink sink) {
   auto s = std::make_unique<Sequence>();
   s->model_generation = st->generation;
   s->sampler = std::make_unique<Sampler>(request.sampling, st->n_vocab);
+  if (request.constraint) s->constraint = request.constraint(st->model->tokenizer());
   for (TokenId t : prompt.tokens) s->sampler->accept(t);
   s->stop = StopMatcher(request.stop_strings);
   s->tokens = std::move(prompt.tokens);

@@ -17,6 +17,7 @@
 
 #include "core/backend/backend_factory.h"
 #include "core/common/error.h"
+#include "core/engine/token_constraint.h"
 #include "core/sampling/sampler.h"
 #include "core/tokenizer/chat_template/chat_template.h"
 
@@ -45,6 +46,7 @@ struct Request {
   ContextOverflow overflow = ContextOverflow::kError;
   int32_t top_logprobs = -1;             // >= 0: report the chosen token's logprob and this many alternatives
   std::string cache_group;               // persistent prefix cache group (conversation id), optional
+  TokenConstraintFactory constraint;     // optional: masks what may be generated (JSON mode, tools)
 };
 
 struct TokenLogprob {

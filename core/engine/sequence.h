@@ -36,6 +36,8 @@ struct Sequence {
   int64_t preemptions = 0;
 
   std::unique_ptr<Sampler> sampler;
+  std::unique_ptr<TokenConstraint> constraint;  // from request.constraint, when given
+  std::vector<float> masked;                    // scratch: the constrained logits row [n_vocab]
   Utf8StreamDecoder utf8;
   StopMatcher stop;
   // Generated tokens (and their logprobs) whose text has not been emitted yet.

@@ -6,6 +6,7 @@
 // output of a prompt can be computed independently: fake_next_token() on the plain token list.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstring>
 #include <mutex>
 #include <span>
@@ -61,6 +62,7 @@ struct FakeBackendConfig {
   int64_t block_tokens = 4;
   int32_t first_allowed = 3;
   std::chrono::microseconds step_delay{0};  // per forward_batch, to make steps observable
+  std::function<void()> before_step;        // called at the start of each forward_batch (a gate)
 };
 
 class FakeBackend final : public Backend {
@@ -83,6 +85,7 @@ class FakeBackend final : public Backend {
   int64_t kv_block_count() const override { return c_.n_blocks; }
 
   void forward_batch(std::span<const SequenceSlice> seqs, std::vector<float>& logits) override {
+    if (c_.before_step) c_.before_step();
     if (c_.step_delay.count() > 0) std::this_thread::sleep_for(c_.step_delay);
     int64_t rows = 0;
     for (const auto& s : seqs) rows += s.n_logits;

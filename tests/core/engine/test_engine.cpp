@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <future>
 #include <thread>
 
 #include "core/common/error.h"
@@ -120,7 +121,12 @@ class TestEngine : public QObject {
     o.max_running = 4;
     o.token_budget = 16;
     o.prefill_chunk = 5;  // forces chunked prefill
-    FakeEngine fe({}, o);
+    // The first step waits until every request is submitted, so they share steps on any machine.
+    std::promise<void> all_submitted;
+    std::shared_future<void> gate = all_submitted.get_future().share();
+    FakeBackendConfig cfg;
+    cfg.before_step = [gate] { gate.wait(); };
+    FakeEngine fe(cfg, o);
     QVERIFY(fe.loaded);
     const int n = 10;
     std::vector<Request> requests;
@@ -130,6 +136,7 @@ class TestEngine : public QObject {
     }
     Collector together;
     for (int i = 0; i < n; ++i) fe.engine->submit(requests[static_cast<size_t>(i)], together.sink(i));
+    all_submitted.set_value();
     QVERIFY(together.wait_finished(n));
     Collector alone;
     for (int i = 0; i < n; ++i) {
@@ -518,6 +525,57 @@ class TestEngine : public QObject {
     QVERIFY(c.wait_finished(3));
     QCOMPARE(c.get(0).tokens, c.get(1).tokens);
     QVERIFY(c.get(0).tokens != c.get(2).tokens);
+  }
+
+  // A constraint that allows exactly one scripted token sequence, then ends the output.
+  void constraintMasksAndCompletes() {
+    class Script final : public TokenConstraint {
+     public:
+      explicit Script(std::vector<TokenId> s) : script_(std::move(s)) {}
+      void mask(std::span<float> logits) override {
+        for (size_t i = 0; i < logits.size(); ++i) {
+          if (static_cast<TokenId>(i) != script_[at_]) logits[i] = -INFINITY;
+        }
+      }
+      void accept(TokenId t) override {
+        if (t != script_[at_]) throw Error("constraint broken");
+        ++at_;
+      }
+      bool complete() const override { return at_ == script_.size(); }
+
+     private:
+      std::vector<TokenId> script_;
+      size_t at_ = 0;
+    };
+    class Nothing final : public TokenConstraint {
+     public:
+      void mask(std::span<float> logits) override { std::fill(logits.begin(), logits.end(), -INFINITY); }
+      void accept(TokenId) override {}
+      bool complete() const override { return false; }
+    };
+    FakeEngine fe({});
+    QVERIFY(fe.loaded);
+    Collector c;
+    const std::vector<TokenId> script = {300, 17, 42, 99};
+    for (int i = 0; i < 2; ++i) {
+      Request r = greedy_request({10, 20, 30}, 16);
+      if (i == 1) r.sampling.temperature = 1.5f;  // sampling too draws only allowed tokens
+      r.sampling.seed = 7;
+      r.constraint = [&](const Tokenizer&) { return std::make_unique<Script>(script); };
+      fe.engine->submit(r, c.sink(i));
+    }
+    Request r = greedy_request({10, 20, 30}, 16);
+    r.constraint = [](const Tokenizer&) { return std::make_unique<Nothing>(); };
+    fe.engine->submit(r, c.sink(2));
+    QVERIFY(c.wait_finished(3));
+    for (int i = 0; i < 2; ++i) {
+      QCOMPARE(c.get(i).tokens, script);
+      QCOMPARE(c.get(i).finish_reason, std::string("stop"));
+    }
+    QCOMPARE(c.get(2).finish_reason, std::string("error"));
+    QVERIFY(c.get(2).tokens.empty());
+    QString why;
+    QVERIFY2(pool_whole(*fe.engine, why), qPrintable(why));
   }
 
   void kvStoreSavesEvictedBlocksAndRestoresThem() {
