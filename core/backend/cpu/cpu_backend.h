@@ -89,6 +89,7 @@ class CpuBackend final : public Backend {
   std::vector<float> inv_freq_;  // [rope_dims / 2]
   // Activations of one chunk, sized for max_batch rows.
   std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, rope_cs_;
+  std::vector<uint8_t> embedding_row_;                              // one row-major embedding row (repacked tied output)
   std::vector<int64_t> positions_;                                  // [max_batch] position of each row
   std::vector<kernels::cpu::PagedAttentionSequence> attn_sequences_;  // one per segment
 };

@@ -72,9 +72,11 @@ ResidentWeights::ResidentWeights(const ModelWeights& source, kernels::cpu::Threa
     m->data = cursor;
     cursor += aligned(m->bytes());
   }
-  // Which matrices to repack: list[0] is the token embedding (and a tied output).
+  // Which matrices to repack: list[0] is the token embedding, repacked only when it is also the
+  // (tied) output matrix, whose product reads it whole every step; its embedding lookups then
+  // gather one row out of the interleaved groups (kernels::cpu::copy_row_major).
   std::vector<bool> repack(list.size(), false);
-  for (size_t i = 1; i < list.size(); ++i) {
+  for (size_t i = tied ? 0 : 1; i < list.size(); ++i) {
     const MatrixView& m = *list[i];
     repack[i] = interleave_rows && m.layout == kc::WeightLayout::kRowMajor && kc::supports_interleaved(m.type) &&
                 m.n_rows >= kc::kInterleaveRows;

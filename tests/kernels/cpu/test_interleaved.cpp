@@ -228,6 +228,35 @@ class TestInterleaved : public QObject {
     }
   }
 
+  // copy_row_major gives back every row of an interleaved matrix (groups and the row-major tail),
+  // byte for byte, for each type; row-major matrices and bad arguments too.
+  void rowGatherInvertsRepack() {
+    std::mt19937_64 rng(seed_ + 9);
+    for (DType t : {DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+      const int64_t n_rows = 8 * 3 + 5, n_cols = 512;
+      const std::vector<uint8_t> w = make_weights(t, n_rows, n_cols, rng);
+      const std::vector<uint8_t> packed = interleaved_copy(t, w, n_rows, n_cols);
+      QVERIFY(packed != w);
+      const size_t rb = bytes_of_row(t, n_cols);
+      std::vector<uint8_t> row(rb);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        std::fill(row.begin(), row.end(), 0xEE);
+        QCOMPARE(copy_row_major(t, WeightLayout::kInterleaved8, packed.data(), n_rows, n_cols, r, row.data()),
+                 KernelStatus::kOk);
+        QVERIFY2(std::memcmp(row.data(), w.data() + r * rb, rb) == 0, qPrintable(QString("row %1").arg(r)));
+        QCOMPARE(copy_row_major(t, WeightLayout::kRowMajor, w.data(), n_rows, n_cols, r, row.data()), KernelStatus::kOk);
+        QVERIFY(std::memcmp(row.data(), w.data() + r * rb, rb) == 0);
+      }
+      QCOMPARE(copy_row_major(t, WeightLayout::kInterleaved8, packed.data(), n_rows, n_cols, n_rows, row.data()),
+               KernelStatus::kBadSize);
+      QCOMPARE(copy_row_major(t, WeightLayout::kInterleaved8, packed.data(), n_rows, n_cols, -1, row.data()),
+               KernelStatus::kBadSize);
+    }
+    std::vector<uint8_t> row(64);
+    QCOMPARE(copy_row_major(DType::Q8_0, WeightLayout::kInterleaved8, row.data(), 8, 32, 0, row.data()),
+             KernelStatus::kUnsupportedType);
+  }
+
   // Matmul over interleaved weights vs the float64 reference, Q4_0, Q4_K and Q6_K: rows {8, 9, 15,
   // 16, 23, 69, 257}, m 1..9 and 17, every level, 1-3 threads, n_cols rotating through several
   // block counts.
@@ -362,8 +391,8 @@ class TestInterleaved : public QObject {
     QCOMPARE(mm.run_shared({&bad_layout, 1}, 256, x.data(), 1), KernelStatus::kUnsupportedType);
   }
 
-  // ResidentWeights(interleave_rows = true) repacks Q4_0, Q4_K and Q6_K matrices with at least 8 rows, never
-  // the token embedding, keeps other types row-major, and the repacked views through Matmul
+  // ResidentWeights(interleave_rows = true) repacks Q4_0, Q4_K and Q6_K matrices with at least 8 rows (the
+  // token embedding only when it is the tied output), keeps other types row-major, and the repacked views through Matmul
   // (with their layout) give the reference products of the original rows.
   void residentWeightsRepack() {
     std::mt19937_64 rng(seed_ + 5);
@@ -401,9 +430,20 @@ class TestInterleaved : public QObject {
     ThreadPool pool(2);
     hearth::ResidentWeights resident(source, pool, /*interleave_rows=*/true);
     const hearth::ModelWeights& w = resident.weights();
-    QCOMPARE(w.token_embd.layout, WeightLayout::kRowMajor);
+    // The tied embedding/output matrix is repacked for the output product; every row still reads
+    // back in the file encoding (the embedding lookup).
+    QCOMPARE(w.token_embd.layout, WeightLayout::kInterleaved8);
     QCOMPARE(w.output.data, w.token_embd.data);
-    QVERIFY(std::memcmp(w.token_embd.data, embd.data(), embd.size()) == 0);
+    QCOMPARE(w.output.layout, WeightLayout::kInterleaved8);
+    {
+      const size_t rb = bytes_of_row(DType::Q4_0, n_embd);
+      std::vector<uint8_t> row(rb);
+      for (int64_t r = 0; r < 24; ++r) {
+        QCOMPARE(copy_row_major(DType::Q4_0, w.token_embd.layout, w.token_embd.data, 24, n_embd, r, row.data()),
+                 KernelStatus::kOk);
+        QVERIFY(std::memcmp(row.data(), embd.data() + r * rb, rb) == 0);
+      }
+    }
     QCOMPARE(w.layers[0].w_gate.layout, WeightLayout::kRowMajor);  // 5 rows: no whole group
     QCOMPARE(w.layers[0].w_down.layout, WeightLayout::kRowMajor);  // Q8_0
     QVERIFY(std::memcmp(w.layers[0].w_down.data, q8.data(), q8.size()) == 0);
