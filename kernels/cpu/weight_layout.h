@@ -64,6 +64,12 @@ constexpr bool supports_interleaved(DType type) {
   return type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q6_K;
 }
 
+// Whether ResidentWeights repacks matrices of this type at load. Q6_K is left row-major: its
+// group kernel is faster on cache-resident data (36 vs 25 GB/s per core) but streams weights from
+// DRAM at only 8-16 GB/s (1-2 threads) where the row kernel reaches 23-35, and decode reads
+// every weight from DRAM (bench/RESULTS.md, 2026-11-27).
+constexpr bool repack_at_load(DType type) { return type == DType::Q4_0 || type == DType::Q4_K; }
+
 // Repacks whole row groups [group_begin, group_end) of a row-major matrix at src (n_cols columns)
 // into the kInterleaved8 layout at dst; both pointers are the matrix's start, and only the bytes
 // of those groups are written. src and dst must not overlap.

@@ -391,7 +391,7 @@ class TestInterleaved : public QObject {
     QCOMPARE(mm.run_shared({&bad_layout, 1}, 256, x.data(), 1), KernelStatus::kUnsupportedType);
   }
 
-  // ResidentWeights(interleave_rows = true) repacks Q4_0, Q4_K and Q6_K matrices with at least 8 rows (the
+  // ResidentWeights(interleave_rows = true) repacks Q4_0 and Q4_K matrices (repack_at_load) with at least 8 rows (the
   // token embedding only when it is the tied output), keeps other types row-major, and the repacked views through Matmul
   // (with their layout) give the reference products of the original rows.
   void residentWeightsRepack() {
@@ -454,7 +454,8 @@ class TestInterleaved : public QObject {
     Matmul mm(pool);
     for (int i = 0; i < 6; ++i) {
       const hearth::MatrixView& v = *out_slots[i];
-      if (rows[i] >= 8) QCOMPARE(v.layout, WeightLayout::kInterleaved8);
+      if (rows[i] >= 8 && repack_at_load(types[i])) QCOMPARE(v.layout, WeightLayout::kInterleaved8);
+      if (!repack_at_load(types[i])) QCOMPARE(v.layout, WeightLayout::kRowMajor);
       std::vector<float> y(static_cast<size_t>(m * v.n_rows + kGuard), std::numeric_limits<float>::quiet_NaN());
       const MatmulTarget target{v.type, v.data, v.n_rows, y.data(), v.layout};
       QCOMPARE(mm.run_shared({&target, 1}, n_embd, x.data(), m), KernelStatus::kOk);
