@@ -2,6 +2,7 @@
 # Installs the Debian/Ubuntu packages Hearth needs to build and test, skipping what is present.
 # Usage: scripts/install-deps.sh            (build + run)
 #        scripts/install-deps.sh --test     (also the test-only tools: sanitizers, fuzzing, NumPy reference)
+#        scripts/install-deps.sh --package  (also the installer tools: rpmbuild, icon rendering, AppStream)
 set -euo pipefail
 
 packages=(
@@ -16,6 +17,11 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(clang libclang-rt-dev python3 python3-numpy python3-sentencepiece python3-regex python3-jinja2)
   # Node.js and npm from Debian only where none is installed (a newer one may be present).
   command -v npm >/dev/null || packages+=(nodejs npm)
+fi
+if [[ "${1:-}" == "--package" ]]; then
+  # packaging/ and scripts/package-test.sh: RPM builds, PNG icons from the SVG, metainfo and
+  # .desktop validation, man page rendering, the QML import scan of the DEB's dependencies.
+  packages+=(rpm librsvg2-bin appstream desktop-file-utils man-db groff-base python3 qt6-declarative-dev-tools)
 fi
 
 missing=()

@@ -11,7 +11,16 @@
 // geometry (checked again on load, so a fingerprint-hash collision cannot feed a block of one
 // layout to another), the block's tokens (int32 little-endian), its data zstd-compressed, the
 // uncompressed size, an XXH3-64 checksum of tokens bytes followed by the uncompressed data,
-// the stored size and a use counter for LRU.
+// the stored size and a use counter for LRU. Data that zstd does not shrink by at least
+// compress_min_saving (random-ish F16/F32 KV rarely does) is stored raw: a data blob exactly
+// raw_bytes long is raw, any other length is a zstd frame (save() never keeps a frame that long).
+// save() compresses and checksums on several threads before it takes the write lock.
+//
+// Restore speed (load_chain): the window's rows are found in one read transaction with a
+// statement prepared once; then several threads, each with its own connection (kept open), copy
+// the blobs once from SQLite's pages (incremental blob I/O, memory-mapped file) straight into the
+// records, decompress and checksum them. LRU positions of loaded blocks are written later, with
+// the next save (or flush_use() / destruction), not one write per load.
 //
 // Size caps on stored (compressed) bytes: a total cap (default 2 GiB) and a per-group cap so
 // one long conversation cannot take it all; the least recently used blocks go first. Within one
@@ -28,6 +37,8 @@
 #include "core/kv/kv_store.h"
 #include "storage/database.h"
 
+struct sqlite3_blob;
+
 namespace hearth {
 
 class SettingsStore;
@@ -36,6 +47,8 @@ struct SqliteKvStoreOptions {
   int64_t max_total_bytes = int64_t{2} << 30;    // setting "kv_cache.max_bytes"
   int64_t max_group_bytes = int64_t{512} << 20;  // setting "kv_cache.max_group_bytes"
   int compression_level = 1;                     // zstd: restore speed matters more than ratio
+  double compress_min_saving = 0.125;            // keep a zstd frame only when it saves this fraction
+  int verify_threads = 0;                        // threads of load_chain (read, verify) and save (compress); 0: cores, at most 8
 };
 
 // The caps from the settings table (keys above), defaults where unset or unparsable.
@@ -57,11 +70,16 @@ class SqliteKvStore final : public KvStore {
   // Opens or creates the cache. Throws StorageError only when no database can be created at
   // `path` (unwritable directory); the engine then runs without a persistent cache.
   explicit SqliteKvStore(const std::filesystem::path& path, const SqliteKvStoreOptions& options = {});
+  ~SqliteKvStore() override;  // writes pending LRU positions
   static std::filesystem::path default_path();  // user_data_dir()/kv-cache.db
 
   void save(const KvFingerprint& fingerprint, const std::string& group, std::span<const KvBlockRecord> blocks) override;
   std::optional<KvBlockRecord> load(const KvFingerprint& fingerprint, uint64_t chain_hash) override;
+  std::vector<std::optional<KvBlockRecord>> load_chain(const KvFingerprint& fingerprint,
+                                                       std::span<const uint64_t> chain_hashes) override;
   bool contains(const KvFingerprint& fingerprint, uint64_t chain_hash) override;
+  // Writes the LRU positions of blocks loaded since the last save (errors are logged).
+  void flush_use();
 
   // New caps, applied at once (evicting). Errors are logged, like save().
   void set_limits(int64_t max_total_bytes, int64_t max_group_bytes);
@@ -76,9 +94,23 @@ class SqliteKvStore final : public KvStore {
   void evict_over_group_cap(const std::string& group);
   void evict_over_total_cap();
 
+  struct PendingBlock;
+  // The rows of consecutive chain hashes without their data (stopping at the first absent or bad one).
+  void read_headers(const KvFingerprint& fingerprint, int64_t block_bytes, std::span<const uint64_t> chain_hashes,
+                    std::vector<PendingBlock>& out);
+  // Their data, read, decompressed and checked on several threads and connections.
+  void fetch_rows(std::vector<PendingBlock>& rows, int64_t block_bytes);
+  static void fetch_row(sqlite3* db, sqlite3_blob*& blob, PendingBlock& row, int64_t block_bytes);
+  void flush_use_in_transaction();
+  size_t worker_threads() const;  // verify_threads, or the cores (at most 8)
+
   std::filesystem::path path_;
   SqliteKvStoreOptions options_;
   std::unique_ptr<Database> db_;
+  std::unique_ptr<Statement> select_row_;   // prepared once (after db_: finalized before it closes)
+  std::unique_ptr<Statement> contains_row_;
+  std::vector<std::unique_ptr<Database>> readers_;  // load_chain's extra threads, one connection each
+  std::vector<int64_t> used_ids_;           // loaded since the last flush, oldest first
 };
 
 }  // namespace hearth

@@ -30,6 +30,7 @@ double percentile(std::vector<double> v, double p) {
 
 struct StreamRecord {
   std::vector<Clock::time_point> token_times;  // one per generated token (a delta's tokens share its time)
+  std::vector<TokenId> tokens;
   RequestEvent finish;
   bool done = false;
 };
@@ -46,6 +47,7 @@ std::vector<StreamRecord> run_streams(Engine& engine, const std::vector<Request>
       std::lock_guard lock(m);
       if (e.kind == RequestEvent::Kind::kDelta) {
         records[i].token_times.insert(records[i].token_times.end(), e.tokens.size(), Clock::now());
+        records[i].tokens.insert(records[i].tokens.end(), e.tokens.begin(), e.tokens.end());
       } else if (e.kind == RequestEvent::Kind::kFinished) {
         records[i].finish = e;
         records[i].done = true;
@@ -58,6 +60,137 @@ std::vector<StreamRecord> run_streams(Engine& engine, const std::vector<Request>
   cv.wait(lock, [&] { return finished == requests.size(); });
   wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   return records;
+}
+
+// Aggregate decode rate: tokens after each stream's first, over the span from the earliest first
+// token to the latest last token.
+double decode_tokens_per_second(const std::vector<StreamRecord>& records) {
+  int64_t decode_tokens = 0;
+  Clock::time_point first_token = Clock::time_point::max(), last_token{};
+  for (const auto& r : records) {
+    if (r.token_times.empty()) continue;
+    first_token = std::min(first_token, r.token_times.front());
+    last_token = std::max(last_token, r.token_times.back());
+    decode_tokens += static_cast<int64_t>(r.token_times.size()) - 1;
+  }
+  const double s = last_token > first_token ? std::chrono::duration<double>(last_token - first_token).count() : 0;
+  return s > 0 ? static_cast<double>(decode_tokens) / s : 0.0;
+}
+
+// The rewrite workload's passage (plain English, so a real model's tokenizer makes ordinary tokens).
+constexpr const char* kPassageSentences[] = {
+    "The old lighthouse stood at the edge of the cliff, its white paint peeling in long strips.",
+    "Every evening the keeper climbed the narrow stairs and lit the great lamp by hand.",
+    "Ships passing in the night would see the beam sweep across the water and know where the rocks were.",
+    "One winter a storm broke the glass at the top, and the keeper worked until dawn to cover it with boards.",
+    "The village below sent bread and soup up the hill, and children came to watch the repairs.",
+    "By spring the lamp was burning again, brighter than before, and the keeper painted the tower white.",
+};
+
+// Stream i's prompt: the passage with its sentences rotated by i, asked to be written again.
+std::string rewrite_prompt(int64_t i) {
+  const auto n = static_cast<int64_t>(std::size(kPassageSentences));
+  std::string passage;
+  for (int64_t k = 0; k < n; ++k) {
+    if (!passage.empty()) passage += ' ';
+    passage += kPassageSentences[(i + k) % n];
+  }
+  return "Rewrite the following passage, keeping every sentence.\n\nPassage: " + passage +
+         "\n\nRewritten passage: " + kPassageSentences[i % n];
+}
+
+int run_spec_bench(const ModelOptions& model, const StreamBenchOptions& o, bool json) {
+  const auto mode = parse_spec_mode(o.spec);
+  if (!mode || *mode == SpecMode::kOff) throw Error("--spec must be ngram, draft or auto");
+  if (*mode == SpecMode::kDraft && o.draft_path.empty()) throw Error("--spec draft needs --draft MODEL");
+  EngineOptions eo;
+  eo.backend = model.backend;
+  eo.max_running = o.streams;
+  eo.max_queue = o.streams + 1;
+  eo.token_budget = std::max<int64_t>(512, o.streams * (o.max_draft + 1));
+  eo.prefill_chunk = 512;
+  eo.draft_model_path = o.draft_path;
+  Engine engine(eo);
+  load_engine_model(engine, model.model_path);
+  const EngineStats loaded = engine.stats();
+
+  std::vector<std::vector<TokenId>> prompts;
+  {
+    auto lm = LoadedModel::open(model.model_path);
+    const Tokenizer& tok = lm->tokenizer();
+    for (int64_t i = 0; i < o.streams; ++i) prompts.push_back(tok.encode(rewrite_prompt(i), tok.add_bos_by_default(), false));
+  }
+  auto requests = [&](SpecMode spec, int64_t gen) {
+    std::vector<Request> out;
+    for (const auto& p : prompts) {
+      Request r;
+      r.prompt_tokens = p;
+      r.max_tokens = gen;
+      r.ignore_eos = true;
+      r.sampling.temperature = 0;
+      r.spec = spec;
+      r.spec_max_draft = o.max_draft;
+      out.push_back(std::move(r));
+    }
+    return out;
+  };
+  double wall = 0;
+  run_streams(engine, requests(SpecMode::kOff, 2), wall);  // warm-up; the prompts land in the prefix cache
+  const auto plain = run_streams(engine, requests(SpecMode::kOff, o.gen_tokens), wall);
+  const double plain_wall = wall;
+  const auto spec = run_streams(engine, requests(*mode, o.gen_tokens), wall);
+  const double spec_wall = wall;
+
+  int64_t drafted = 0, accepted = 0, verify_steps = 0, prompt_tokens = 0;
+  bool same_tokens = true;
+  for (size_t i = 0; i < spec.size(); ++i) {
+    for (const auto* r : {&plain[i], &spec[i]}) {
+      if (r->finish.finish_reason != "length") throw Error("a stream finished with " + r->finish.finish_reason + ": " + r->finish.error);
+    }
+    drafted += spec[i].finish.usage.drafted_tokens;
+    accepted += spec[i].finish.usage.accepted_tokens;
+    verify_steps += spec[i].finish.usage.verify_steps;
+    prompt_tokens += spec[i].finish.usage.prompt_tokens;
+    same_tokens = same_tokens && spec[i].tokens == plain[i].tokens;  // greedy: speculation is lossless
+  }
+  const double plain_rate = decode_tokens_per_second(plain), spec_rate = decode_tokens_per_second(spec);
+  nlohmann::json j = {
+      {"model", model.model_path},
+      {"draft_model", o.draft_path},
+      {"device", loaded.device},
+      {"spec", o.spec},
+      {"streams", o.streams},
+      {"prompt_tokens_per_stream", prompt_tokens / std::max<int64_t>(1, o.streams)},
+      {"gen_tokens", o.gen_tokens},
+      {"max_draft", o.max_draft},
+      {"plain_decode_tokens_per_second", plain_rate},
+      {"spec_decode_tokens_per_second", spec_rate},
+      {"speedup", plain_rate > 0 ? spec_rate / plain_rate : 0.0},
+      {"plain_wall_seconds", plain_wall},
+      {"spec_wall_seconds", spec_wall},
+      {"drafted_tokens", drafted},
+      {"accepted_tokens", accepted},
+      {"verify_steps", verify_steps},
+      {"acceptance_rate", drafted > 0 ? static_cast<double>(accepted) / static_cast<double>(drafted) : 0.0},
+      {"outputs_identical", same_tokens},
+      {"mean_accepted_length", verify_steps > 0 ? static_cast<double>(accepted) / static_cast<double>(verify_steps) : 0.0},
+  };
+  if (json) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("device        %s\n", loaded.device.c_str());
+  std::printf("workload      %lld streams x rewrite (%lld prompt tokens) + %lld generated, greedy; spec %s, draft %s\n",
+              static_cast<long long>(o.streams), static_cast<long long>(j["prompt_tokens_per_stream"].get<int64_t>()),
+              static_cast<long long>(o.gen_tokens), o.spec.c_str(), o.draft_path.empty() ? "-" : o.draft_path.c_str());
+  std::printf("plain         %10.2f decode tokens/s aggregate\n", plain_rate);
+  std::printf("speculative   %10.2f decode tokens/s aggregate (x%.2f)\n", spec_rate, j["speedup"].get<double>());
+  std::printf("acceptance    %.1f%% of %lld drafted; mean accepted length %.2f per verify step (%lld steps)\n",
+              100.0 * j["acceptance_rate"].get<double>(), static_cast<long long>(drafted), j["mean_accepted_length"].get<double>(),
+              static_cast<long long>(verify_steps));
+  std::printf("outputs       %s\n", same_tokens ? "identical with and without speculation (greedy)"
+                                                 : "DIFFER between the runs (greedy speculation must be lossless)");
+  return 0;
 }
 
 }  // namespace
@@ -73,6 +206,10 @@ void load_engine_model(Engine& engine, const std::string& path) {
 }
 
 int run_stream_bench(const ModelOptions& model, const StreamBenchOptions& o, bool json) {
+  if (o.spec != "off") {
+    if (o.streams < 1 || o.gen_tokens < 1) throw Error("--streams and --gen-tokens must be at least 1");
+    return run_spec_bench(model, o, json);
+  }
   if (o.streams < 1 || o.prompt_tokens < 1 || o.gen_tokens < 1) throw Error("--streams, --prompt-tokens and --gen-tokens must be at least 1");
   if (o.shared_prefix < 0 || o.shared_prefix > o.prompt_tokens) throw Error("--shared-prefix must be between 0 and --prompt-tokens");
   EngineOptions eo;

@@ -18,6 +18,12 @@ struct StreamBenchOptions {
   int64_t prompt_tokens = 512;
   int64_t gen_tokens = 128;
   int64_t shared_prefix = 0;   // leading prompt tokens every stream shares
+  // Speculative decoding (--spec ngram|draft|auto): the same streams with and without it on a
+  // rewrite workload (the prompt holds a passage and asks for it again), decode tokens/s of both,
+  // acceptance rate and mean accepted length. prompt_tokens and shared_prefix do not apply.
+  std::string spec = "off";
+  std::string draft_path;      // --draft MODEL
+  int32_t max_draft = 8;
 };
 
 int run_stream_bench(const ModelOptions& model, const StreamBenchOptions& options, bool json);

@@ -210,6 +210,15 @@ CommandFn add_bench_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--shared-prefix", o->streams.shared_prefix, "with --streams: leading prompt tokens all streams share")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->add_option("--spec", o->streams.spec,
+                  "with --streams: speculative decoding on a rewrite workload, compared with plain decode "
+                  "(ngram, draft or auto)")
+      ->check(CLI::IsMember({"off", "ngram", "draft", "auto"}))
+      ->capture_default_str();
+  cmd->add_option("--draft", o->streams.draft_path, "with --spec draft|auto: the draft model (same vocabulary as -m)");
+  cmd->add_option("--max-draft", o->streams.max_draft, "with --spec: draft tokens per step at most")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   return [o] { return o->streams.streams > 0 ? run_stream_bench(o->model, o->streams, o->json) : run_bench(*o); };
 }
 

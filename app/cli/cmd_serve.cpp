@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -19,6 +21,7 @@
 #include "core/engine/engine.h"
 #include "core/model/loaded_model.h"
 #include "core/server/http_server.h"
+#include "core/tokenizer/chat_template/chat_renderer.h"
 #include "storage/sqlite_kv_store.h"
 
 namespace hearth::cli {
@@ -33,6 +36,13 @@ struct ServeOptions {
   int64_t max_queue = 64;
   int timeout_s = 10;
 };
+
+// The model file's modification time in Unix seconds (0 when unknown): /v1/models "created".
+int64_t model_file_time(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<int64_t>(st.st_mtime);
+}
 
 int run_serve(ServeOptions& o) {
   // Signals are taken by a waiting thread, not a handler: blocked here, before any thread starts,
@@ -60,6 +70,8 @@ int run_serve(ServeOptions& o) {
   server::ServerOptions so = o.server;
   so.token_text = [names](TokenId id) { return names->tokenizer().token_to_piece(id); };
   if (so.model_id.empty()) so.model_id = std::filesystem::path(o.model.model_path).stem().string();
+  so.chat_template = ChatRenderer(names->file(), names->tokenizer()).source();
+  so.model_created = model_file_time(o.model.model_path);
   so.http_threads = static_cast<int>(std::max<int64_t>(so.http_threads, 2 * o.parallel + 4));
   so.read_timeout_s = o.timeout_s;
   so.write_timeout_s = o.timeout_s;

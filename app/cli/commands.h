@@ -24,5 +24,6 @@ CommandFn add_tokenize_command(CLI::App& app);
 CommandFn add_detokenize_command(CLI::App& app);
 CommandFn add_template_command(CLI::App& app);
 CommandFn add_serve_command(CLI::App& app);
+CommandFn add_bench_restore_command(CLI::App& app);
 
 }  // namespace hearth::cli

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   add(cli::add_detokenize_command);
   add(cli::add_template_command);
   add(cli::add_serve_command);
+  add(cli::add_bench_restore_command);
 
   try {
     app.parse(argc, argv);

@@ -1,8 +1,24 @@
 #include "app/cli/model_options.h"
 
+#include <filesystem>
+#include <system_error>
+
 #include <spdlog/spdlog.h>
 
 namespace hearth::cli {
+
+std::string bundled_model_path() {
+  const std::filesystem::path name = "stories260K.gguf";
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto installed = exe.parent_path() / ".." / "share" / "hearth" / "models" / name;
+    if (std::filesystem::is_regular_file(installed, ec)) return installed.lexically_normal().string();
+  }
+  const auto source = std::filesystem::path(HEARTH_SOURCE_MODELS_DIR) / name;
+  if (std::filesystem::is_regular_file(source, ec)) return source.string();
+  return {};
+}
 
 RunningModel open_model(const ModelOptions& options) {
   RunningModel r;

@@ -11,12 +11,23 @@
 
 namespace hearth::cli {
 
+// The bundled default model (stories260K): <exe>/../share/hearth/models for an installed or
+// unpacked package, else the source tree's resources/models for a build-tree binary. Empty when
+// neither exists.
+std::string bundled_model_path();
+
 struct ModelOptions {
   std::string model_path;
   BackendOptions backend;
 
   void add_to(CLI::App& cmd) {
-    cmd.add_option("-m,--model", model_path, "GGUF model file")->required();
+    auto* model = cmd.add_option("-m,--model", model_path, "GGUF model file (default: the bundled stories260K)");
+    if (std::string bundled = bundled_model_path(); !bundled.empty()) {
+      model_path = std::move(bundled);
+      model->capture_default_str();
+    } else {
+      model->required();
+    }
     cmd.add_option("--device", backend.device, "auto, cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();

@@ -7,13 +7,17 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <thread>
 
+#include "core/engine/draft_model.h"
 #include "core/engine/model_fingerprint.h"
 #include "core/engine/prompt_builder.h"
 #include "core/engine/scheduler.h"
 #include "core/engine/sequence.h"
+#include "core/engine/spec_controller.h"
+#include "core/engine/speculation.h"
 #include "core/kv/kv_cache.h"
 #include "core/kv/kv_store.h"
 #include "core/kv/prefix_hash.h"
@@ -37,6 +41,7 @@ struct ModelState {
   int64_t limit = 0;       // most positions one sequence may hold
   std::string limit_what;  // what sets it, for error messages
   int32_t n_vocab = 0;
+  bool has_draft = false;  // a draft model is loaded beside it
 };
 
 struct ModelOp {
@@ -95,13 +100,116 @@ TokenLogprob token_logprob(std::span<const float> row, TokenId chosen, int32_t t
   return out;
 }
 
+// Reads a prompt's stored KV blocks for match_prefix (the persistent prefix cache): windows of
+// about 64 MiB through KvStore::load_chain (one transaction, verified in parallel by the store)
+// instead of one query per block, and the next window on a helper thread while the engine writes
+// the current one into the backend, so a restore costs about max(store read, pool write) rather
+// than their sum. Only one thread uses the store at any moment: everything but take() of an
+// arriving window waits for the read in flight, and so does the destructor; other store users
+// on the engine thread (the eviction hook's saves) call settle() first.
+class StoredChainReader {
+ public:
+  // hashes: the chain hashes of the prompt's full blocks, in order.
+  StoredChainReader(KvStore& store, const KvFingerprint& fingerprint, std::vector<uint64_t> hashes)
+      : store_(store),
+        fingerprint_(fingerprint),
+        hashes_(std::move(hashes)),
+        window_(static_cast<size_t>(std::max<int64_t>(1, (int64_t{64} << 20) / std::max<int64_t>(1, fingerprint.geometry.block_bytes())))) {}
+  ~StoredChainReader() { drain(); }
+  StoredChainReader(const StoredChainReader&) = delete;
+  StoredChainReader& operator=(const StoredChainReader&) = delete;
+
+  bool has(uint64_t h) {
+    if (find(h)) return true;
+    if ((next_.valid() || settled_) && next_first_ < hashes_.size() && hashes_[next_first_] == h) return true;  // arriving
+    drain();
+    return store_.contains(fingerprint_, h);
+  }
+
+  // Waits for the read in flight and keeps its window: the store is free for another call.
+  void settle() {
+    if (next_.valid()) settled_ = wait(next_);
+  }
+
+  // The verified record of block h, or nullopt.
+  std::optional<KvBlockRecord> take(uint64_t h) {
+    if (!find(h)) {
+      const auto at = std::find(hashes_.begin(), hashes_.end(), h);
+      if (at == hashes_.end()) {
+        drain();
+        return store_.load(fingerprint_, h);
+      }
+      const auto first = static_cast<size_t>(at - hashes_.begin());
+      if (next_.valid() && next_first_ == first) {
+        ahead_ = wait(next_);
+      } else if (settled_ && next_first_ == first) {
+        ahead_ = std::move(*settled_);
+        settled_.reset();
+      } else {
+        drain();
+        ahead_ = store_.load_chain(fingerprint_, window_at(first));
+      }
+      const size_t after = first + ahead_.size();
+      if (after < hashes_.size() && !ahead_.empty() && ahead_.back()) start(after);
+    }
+    std::optional<KvBlockRecord>* record = find(h);
+    if (!record) return std::nullopt;
+    std::optional<KvBlockRecord> out = std::move(*record);
+    record->reset();
+    return out;
+  }
+
+ private:
+  using Window = std::vector<std::optional<KvBlockRecord>>;
+
+  std::span<const uint64_t> window_at(size_t first) const {
+    return std::span<const uint64_t>(hashes_).subspan(first, std::min(window_, hashes_.size() - first));
+  }
+  std::optional<KvBlockRecord>* find(uint64_t h) {
+    for (auto& r : ahead_) {
+      if (r && r->chain_hash == h) return &r;
+    }
+    return nullptr;
+  }
+  void start(size_t first) {
+    next_first_ = first;
+    try {
+      next_ = std::async(std::launch::async, [this, span = window_at(first)] { return store_.load_chain(fingerprint_, span); });
+    } catch (const std::exception& e) {  // no thread: the next window is read when it is needed
+      spdlog::debug("KV store: no read-ahead thread: {}", e.what());
+    }
+  }
+  static Window wait(std::future<Window>& f) {
+    try {
+      return f.get();
+    } catch (const std::exception& e) {
+      spdlog::warn("KV store: reading ahead failed: {}", e.what());
+      return {};
+    }
+  }
+  void drain() {
+    if (next_.valid()) wait(next_);
+    settled_.reset();
+  }
+
+  KvStore& store_;
+  const KvFingerprint fingerprint_;
+  const std::vector<uint64_t> hashes_;
+  const size_t window_;  // blocks per load_chain call
+  Window ahead_;         // the current window; taken records are reset
+  std::future<Window> next_;
+  std::optional<Window> settled_;  // next_'s result, taken early by settle()
+  size_t next_first_ = 0;
+};
+
 }  // namespace
 
 struct Engine::Impl {
   explicit Impl(EngineOptions o)
       : options(std::move(o)),
         scheduler(SchedulerOptions{std::max<int64_t>(1, options.token_budget),
-                                   std::clamp<int64_t>(options.prefill_chunk, 1, std::max<int64_t>(1, options.token_budget))}) {
+                                   std::clamp<int64_t>(options.prefill_chunk, 1, std::max<int64_t>(1, options.token_budget))}),
+        spec(std::max<int64_t>(1, options.max_running)) {
     if (options.max_queue < 0) throw Error("max_queue must not be negative");
     if (options.max_running < 1) throw Error("max_running must be at least 1");
     thread = std::thread([this] { loop(); });
@@ -133,7 +241,10 @@ struct Engine::Impl {
   std::shared_ptr<const LoadedModel> model;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<KvCache> kv;
+  std::unique_ptr<DraftModel> draft;  // speculative decoding's draft model, optional
+  SpecController spec;
   KvFingerprint fingerprint;
+  StoredChainReader* restoring_reader = nullptr;  // during try_start's prefix match, for save_blocks
   uint64_t model_generation = 0;
   std::vector<std::unique_ptr<Sequence>> owned;  // admitted: running or preempted
   std::vector<Sequence*> running;
@@ -141,6 +252,7 @@ struct Engine::Impl {
   std::vector<float> logits;
   int64_t prompt_tokens_seen = 0, prompt_tokens_reused = 0;
   uint64_t requests_finished = 0, tokens_generated = 0, preemptions = 0;
+  uint64_t drafted_total = 0, accepted_total = 0;
   std::thread thread;  // last: starts after everything above exists
 
   // ---------------------------------------------------------------------------------------------
@@ -193,8 +305,13 @@ struct Engine::Impl {
       published_stats.device.clear();
     }
     kv.reset();
+    draft.reset();
     backend.reset();  // before the model: it points into the model's weights
     model.reset();
+    {
+      std::lock_guard lock(mutex);
+      published_stats.draft_model_path.clear();
+    }
   }
 
   void do_unload(const ModelOp& op) {
@@ -232,6 +349,11 @@ struct Engine::Impl {
         st->limit_what = fmt::format("the context of {} tokens", st->limit);
       }
       st->n_vocab = static_cast<int32_t>(choice.backend->n_vocab());
+      if (!options.draft_model_path.empty()) {
+        call_model_sink(op.sink, ModelEvent::Kind::kProgress, 0.9, "loading the draft model " + options.draft_model_path);
+        draft = load_draft(*loaded, *choice.backend);
+        st->has_draft = true;
+      }
       model = loaded;
       backend = std::move(choice.backend);
       {
@@ -239,16 +361,33 @@ struct Engine::Impl {
         state = st;
         published_stats.model_path = op.path;
         published_stats.device = backend->device_name();
+        published_stats.draft_model_path = draft ? draft->path() : std::string();
       }
       spdlog::info("engine: {} on {} ({}); KV pool {} blocks x {} tokens", op.path, backend->device_name(), choice.reason,
                    n_blocks, geometry.block_tokens);
       call_model_sink(op.sink, ModelEvent::Kind::kLoaded, 1.0, choice.reason);
     } catch (const std::exception& e) {
       kv.reset();
+      draft.reset();
       backend.reset();
       model.reset();
       call_model_sink(op.sink, ModelEvent::Kind::kFailed, 0.0, e.what());
     }
+  }
+
+  // The draft model beside `target`: its own backend and a KV pool for max_running contexts.
+  std::unique_ptr<DraftModel> load_draft(const LoadedModel& target, const Backend& target_backend) const {
+    auto loaded = std::shared_ptr<const LoadedModel>(LoadedModel::open(options.draft_model_path));
+    BackendOptions bo = options.backend;
+    bo.context_size = target_backend.context_size();
+    const int64_t bt = bo.kv_block_tokens > 0 ? bo.kv_block_tokens : 16;
+    bo.kv_blocks = (bo.context_size + bt - 1) / bt * options.max_running;
+    BackendChoice choice = options.draft_backend_factory ? options.draft_backend_factory(*loaded, bo)
+                           : options.backend_factory     ? options.backend_factory(*loaded, bo)
+                                                         : create_backend(*loaded, bo);
+    spdlog::info("engine: draft model {} on {}", options.draft_model_path, choice.backend->device_name());
+    return std::make_unique<DraftModel>(loaded, std::move(choice.backend), target, target_backend.n_vocab(),
+                                        std::max<int64_t>(1, options.token_budget));
   }
 
   // Pool size: the engine's setting, the backend option, or one full context per running sequence.
@@ -315,9 +454,24 @@ struct Engine::Impl {
     PrefixMatch m;
     const auto max_match = s.known();
     if (options.kv_store) {
-      KvStore& store = *options.kv_store;
-      auto has = [&](uint64_t h) { return store.contains(fingerprint, h); };
-      auto restore = [&](const PublishedBlock& meta, int32_t block) { return restore_block(meta, block); };
+      std::vector<uint64_t> hashes;  // chain hashes of the prompt's full blocks
+      for (int64_t begin = 0; begin + kv->block_tokens() <= max_match; begin += kv->block_tokens()) {
+        const auto tokens = std::span<const TokenId>(s.tokens).subspan(static_cast<size_t>(begin),
+                                                                        static_cast<size_t>(kv->block_tokens()));
+        hashes.push_back(chain_hash(kv->hash_seed(), hashes.empty() ? 0 : hashes.back(), tokens));
+      }
+      StoredChainReader reader(*options.kv_store, fingerprint, std::move(hashes));
+      auto has = [&](uint64_t h) { return reader.has(h); };
+      auto restore = [&](const PublishedBlock& meta, int32_t block) {
+        const auto record = reader.take(meta.chain_hash);
+        return record && write_restored_block(meta, block, *record);
+      };
+      // Blocks allocated for restores may evict others, whose saves (save_blocks) settle the reader first.
+      restoring_reader = &reader;
+      struct ClearOnExit {
+        StoredChainReader*& slot;
+        ~ClearOnExit() { slot = nullptr; }
+      } clear_reader{restoring_reader};
       m = kv->match_prefix(s.table, s.tokens, max_match, has, restore);
     } else {
       m = kv->match_prefix(s.table, s.tokens, max_match);
@@ -345,18 +499,18 @@ struct Engine::Impl {
     return true;
   }
 
-  bool restore_block(const PublishedBlock& meta, int32_t block) {
-    auto record = options.kv_store->load(fingerprint, meta.chain_hash);
-    if (!record || record->tokens != meta.tokens || record->parent_hash != meta.parent_hash ||
-        static_cast<int64_t>(record->data.size()) != fingerprint.geometry.block_bytes()) {
+  bool write_restored_block(const PublishedBlock& meta, int32_t block, const KvBlockRecord& record) {
+    if (record.chain_hash != meta.chain_hash || record.tokens != meta.tokens || record.parent_hash != meta.parent_hash ||
+        static_cast<int64_t>(record.data.size()) != fingerprint.geometry.block_bytes()) {
       return false;
     }
-    backend->write_kv_block(block, record->data);
+    backend->write_kv_block(block, record.data);
     return true;
   }
 
   // Saves published blocks to the store (eviction, or a finished request with a cache group).
   void save_blocks(const std::string& group, const std::vector<std::pair<int32_t, const PublishedBlock*>>& blocks) {
+    if (restoring_reader) restoring_reader->settle();  // one store user at a time
     try {
       std::vector<KvBlockRecord> records;
       for (const auto& [block, meta] : blocks) {
@@ -395,18 +549,24 @@ struct Engine::Impl {
 
   // ---- one step ----
   void step() {
+    const auto t0 = Clock::now();
+    propose_drafts();
     auto copy = [this](int32_t src, int32_t dst) { backend->copy_kv_block(src, dst); };
     SchedulePlan plan = scheduler.schedule(running, *kv, copy);
     for (Sequence* p : plan.preempted) {
       spdlog::debug("request {}: preempted (KV pool full)", p->id);
       ++preemptions;
+      drop_drafts(*p);
       preempted.push_back(p);
     }
     if (plan.slices.empty()) {
+      for (Sequence* s : running) drop_drafts(*s);
       std::this_thread::sleep_for(std::chrono::milliseconds(1));  // nothing fits this step
       return;
     }
     std::vector<SequenceSlice> slices(plan.slices.size());
+    bool decode_only = true;
+    int64_t drafted = 0;
     for (size_t i = 0; i < plan.slices.size(); ++i) {
       const Sequence& s = *plan.slices[i].seq;
       const int64_t n = plan.slices[i].n_tokens;
@@ -414,13 +574,17 @@ struct Engine::Impl {
       x.tokens = std::span<const TokenId>(s.tokens).subspan(static_cast<size_t>(s.computed), static_cast<size_t>(n));
       x.n_past = s.computed;
       x.block_table = s.table.blocks;
-      x.n_logits = s.computed + n == s.known() ? 1 : 0;
+      // A sequence with drafts needs logits for its token and every draft in the slice.
+      x.n_logits = s.n_draft > 0 ? n : (s.computed + n == s.known() ? 1 : 0);
+      decode_only = decode_only && s.decoding();
+      if (s.n_draft > 0) drafted += n - 1;
     }
     try {
       backend->forward_batch(slices, logits);
     } catch (const std::exception& e) {
       spdlog::error("engine: forward pass failed: {}", e.what());
       for (const auto& sl : plan.slices) finish(*sl.seq, "error", e.what());
+      for (Sequence* s : running) drop_drafts(*s);
       return;
     }
     const auto n_vocab = static_cast<size_t>(backend->n_vocab());
@@ -428,19 +592,166 @@ struct Engine::Impl {
     for (size_t i = 0; i < plan.slices.size(); ++i) {
       Sequence& s = *plan.slices[i].seq;
       const int64_t n = plan.slices[i].n_tokens;
+      const auto rows = static_cast<size_t>(slices[i].n_logits);
+      const auto span = std::span<const float>(logits).subspan(row * n_vocab, rows * n_vocab);
+      row += rows;
+      if (s.n_draft > 0) {
+        verify(s, n, span);  // may finish s
+        continue;
+      }
       s.usage.prefilled_tokens += std::max<int64_t>(0, std::min(s.computed + n, s.n_prompt) - s.computed);
       s.computed += n;
       kv->publish_full_blocks(s.table, s.tokens, s.computed);
-      if (slices[i].n_logits == 0) continue;
-      on_logits(s, std::span<const float>(logits).subspan(row * n_vocab, n_vocab));
-      ++row;
+      if (rows == 0) continue;
+      on_logits(s, span);
+    }
+    for (Sequence* s : running) drop_drafts(*s);  // drafts that got no slice this step
+    if (decode_only) {
+      spec.record_step(static_cast<int64_t>(plan.slices.size()), drafted,
+                       std::chrono::duration<double>(Clock::now() - t0).count());
     }
   }
 
-  // Samples the next token of `s` and streams its text; may finish `s`.
-  void on_logits(Sequence& s, std::span<const float> row) {
-    if (s.generated() >= s.request.max_tokens) return finish(s, "length");
-    const Tokenizer& tok = model->tokenizer();
+  // ---- speculative decoding ----
+  // Appends draft tokens to every decoding sequence that speculates this step.
+  void propose_drafts() {
+    int64_t batch = 0;
+    for (const Sequence* s : running) batch += s->decoding() ? 1 : 0;
+    std::vector<DraftJob> jobs;
+    std::vector<Sequence*> job_seqs;
+    for (Sequence* s : running) {
+      if (s->spec == SpecMode::kOff || s->n_draft > 0) continue;
+      const bool use_draft = draft && s->spec != SpecMode::kNgram && s->draft.sampler;
+      if (!s->decoding()) {
+        // Prompt prefill: the draft model prefills the same tokens now, so that its catch-up
+        // lands in the time to first token rather than in the first decode steps.
+        if (use_draft && s->generated() == 0 && s->draft.computed < s->known()) {
+          DraftJob j;
+          j.slot = &s->draft;
+          j.tokens = s->tokens;
+          j.k = 0;
+          j.rng = &s->spec_rng;
+          jobs.push_back(std::move(j));
+          job_seqs.push_back(s);
+        }
+        continue;
+      }
+      int64_t k = spec.draft_length(s->spec_stats, s->spec, s->request.spec_max_draft, batch);
+      // Room for the drafts in the context, and no drafts past max_tokens (the step that
+      // accepts them all emits one more token of its own).
+      k = std::min({k, s->limit - s->known(), s->request.max_tokens - s->generated() - 1});
+      if (k <= 0) continue;
+      if (use_draft) {
+        DraftJob j;
+        j.slot = &s->draft;
+        j.tokens = s->tokens;
+        j.k = static_cast<int32_t>(k);
+        j.rng = &s->spec_rng;
+        jobs.push_back(std::move(j));
+        job_seqs.push_back(s);
+      } else {
+        append_drafts(*s, ngram_draft(s->tokens, kNgramMax, static_cast<int32_t>(k)), {});
+      }
+    }
+    if (jobs.empty()) return;
+    try {
+      draft->propose(jobs);
+    } catch (const std::exception& e) {
+      spdlog::warn("engine: the draft model failed ({}); this step decodes without drafts", e.what());
+      for (Sequence* s : job_seqs) draft->release(s->draft);
+      return;
+    }
+    for (size_t i = 0; i < jobs.size(); ++i) append_drafts(*job_seqs[i], jobs[i].drafts, std::move(jobs[i].q));
+  }
+
+  static constexpr int32_t kNgramMax = 4;  // longest suffix n-gram prompt lookup tries
+
+  void append_drafts(Sequence& s, const std::vector<TokenId>& drafts, std::vector<std::vector<float>> q) {
+    if (drafts.empty()) return;
+    s.tokens.insert(s.tokens.end(), drafts.begin(), drafts.end());
+    s.n_draft = static_cast<int64_t>(drafts.size());
+    s.draft_q = std::move(q);
+    s.draft_q.resize(drafts.size());  // n-gram: empty rows, q is a point mass
+  }
+
+  // Removes unverified drafts (and any block reserved for them).
+  void drop_drafts(Sequence& s) {
+    if (s.n_draft == 0) return;
+    s.tokens.resize(static_cast<size_t>(s.verified()));
+    s.n_draft = 0;
+    s.draft_q.clear();
+    if (!s.table.blocks.empty()) kv->truncate(s.table, std::max<int64_t>(s.computed, s.known()));
+  }
+
+  // The slice computed the sequence's last verified token and its first n - 1 drafts; rows
+  // [n, n_vocab]: row j is the target's distribution after position computed + j. Accepts a
+  // prefix of the drafts by the speculative-sampling rule, then emits one token of the target's
+  // (the replacement of the first rejected draft, or the token after the last accepted one).
+  void verify(Sequence& s, int64_t n, std::span<const float> rows) {
+    const auto n_vocab = static_cast<size_t>(backend->n_vocab());
+    const std::vector<TokenId> drafts(s.tokens.begin() + s.verified(), s.tokens.end());
+    const std::vector<std::vector<float>> q = std::move(s.draft_q);
+    s.tokens.resize(static_cast<size_t>(s.verified()));
+    s.n_draft = 0;
+    s.draft_q.clear();
+    s.computed += 1;  // the last verified token
+    const int64_t checked = n - 1;
+    s.usage.drafted_tokens += checked;
+    s.usage.verify_steps += checked > 0 ? 1 : 0;
+    drafted_total += static_cast<uint64_t>(checked);
+    int64_t accepted = 0;
+    // Greedy without penalties: p is a point mass at the argmax, so the rule reduces to "accept
+    // iff the draft is the argmax, else emit the argmax" - one pass over the row, no vectors.
+    const SamplingParams& sp = s.sampler->params();
+    const bool plain_greedy = sp.temperature <= 0 && sp.repeat_penalty == 1.0f && sp.presence_penalty == 0.0f &&
+                              sp.frequency_penalty == 0.0f;
+    for (int64_t j = 0; j < checked; ++j) {
+      const auto row = rows.subspan(static_cast<size_t>(j) * n_vocab, n_vocab);
+      const TokenId x = drafts[static_cast<size_t>(j)];
+      bool accept = false;
+      TokenId replacement = -1;
+      if (plain_greedy) {
+        replacement = greedy_argmax(row);
+        if (replacement < 0) return finish(s, "error", "sampler: every logit is NaN or -inf");
+        accept = replacement == x;
+      } else {
+        std::vector<float> p;
+        try {
+          p = s.sampler->probabilities(row);  // the request's chain, penalties over the verified history
+        } catch (const std::exception& e) {
+          return finish(s, "error", e.what());
+        }
+        const std::span<const float> qj = q[static_cast<size_t>(j)];
+        accept = accept_draft_token(p, qj, x, uniform01(s.spec_rng));
+        if (!accept) replacement = sample_residual(p, qj, x, uniform01(s.spec_rng));
+      }
+      if (accept) {
+        ++accepted;
+        ++s.usage.accepted_tokens;
+        ++accepted_total;
+        if (!push_token(s, x, row)) return;  // finished
+        s.computed += 1;                     // x's K/V were computed by this slice
+        continue;
+      }
+      SpecController::record_verify(s.spec_stats, checked, accepted);
+      if (!push_token(s, replacement, row)) return;
+      return after_verify(s);
+    }
+    SpecController::record_verify(s.spec_stats, checked, accepted);
+    // Every checked draft was accepted: the last row gives the next token.
+    if (on_logits(s, rows.subspan(static_cast<size_t>(checked) * n_vocab, n_vocab))) after_verify(s);
+  }
+
+  // Rolls the KV of rejected drafts back (target and draft) and publishes verified full blocks.
+  void after_verify(Sequence& s) {
+    kv->truncate(s.table, s.computed);
+    kv->publish_full_blocks(s.table, s.tokens, s.computed);
+    if (draft) draft->rollback(s.draft, s.computed);
+  }
+
+  // Samples the next token of `s` and streams its text; false when `s` finished (it is gone then).
+  bool on_logits(Sequence& s, std::span<const float> row) {
+    if (s.generated() >= s.request.max_tokens) return finish(s, "length"), false;
     TokenId t = 0;
     try {
       if (s.constraint) {
@@ -452,13 +763,20 @@ struct Engine::Impl {
         t = s.sampler->sample(row);
       }
     } catch (const std::exception& e) {
-      return finish(s, "error", e.what());
+      return finish(s, "error", e.what()), false;
     }
+    return push_token(s, t, row);
+  }
+
+  // Appends a generated (verified) token, streams its text and checks every stop condition;
+  // false when `s` finished (it is gone then). `row`: the logits it was chosen from.
+  bool push_token(Sequence& s, TokenId t, std::span<const float> row) {
+    const Tokenizer& tok = model->tokenizer();
     s.sampler->accept(t);
     ++tokens_generated;
     if (s.generated() == 0) s.first_token = Clock::now();
     const bool stop_token = std::find(s.request.stop_tokens.begin(), s.request.stop_tokens.end(), t) != s.request.stop_tokens.end();
-    if ((!s.request.ignore_eos && tok.is_end_of_generation(t)) || stop_token) return finish(s, "stop");
+    if ((!s.request.ignore_eos && tok.is_end_of_generation(t)) || stop_token) return finish(s, "stop"), false;
 
     s.tokens.push_back(t);  // known now; computed next step
     s.usage.completion_tokens = s.generated();
@@ -466,10 +784,11 @@ struct Engine::Impl {
     if (s.request.top_logprobs >= 0) s.pending_logprobs.push_back(token_logprob(row, t, s.request.top_logprobs, tok));
     const std::string text = s.stop.push(s.utf8.push(tok.token_to_piece(t)));
     if (!text.empty()) emit_delta(s, text);
-    if (s.stop.matched()) return finish(s, "stop");
-    if (s.constraint && s.constraint->complete()) return finish(s, "stop");
-    if (s.generated() >= s.request.max_tokens) return finish(s, "length");
-    if (s.known() >= s.limit) return finish(s, "context");
+    if (s.stop.matched()) return finish(s, "stop"), false;
+    if (s.constraint && s.constraint->complete()) return finish(s, "stop"), false;
+    if (s.generated() >= s.request.max_tokens) return finish(s, "length"), false;
+    if (s.known() >= s.limit) return finish(s, "context"), false;
+    return true;
   }
 
   void emit_delta(Sequence& s, std::string text) {
@@ -511,6 +830,7 @@ struct Engine::Impl {
       save_blocks(s.request.cache_group, blocks);
     }
     if (kv) kv->release(s.table);
+    if (draft) draft->release(s.draft);
     RequestEvent e;
     e.kind = RequestEvent::Kind::kFinished;
     e.request_id = s.id;
@@ -554,6 +874,10 @@ struct Engine::Impl {
     st.requests_finished = requests_finished;
     st.tokens_generated = tokens_generated;
     st.preemptions = preemptions;
+    st.drafted_tokens = drafted_total;
+    st.accepted_tokens = accepted_total;
+    st.draft_kv_blocks_total = draft ? draft->kv().pool().total() : 0;
+    st.draft_kv_blocks_used = draft ? draft->kv().pool().used() : 0;
   }
 };
 
@@ -591,6 +915,12 @@ uint64_t Engine::submit(Request request, RequestSink sink) {
   if (!st) throw Error("no model is loaded");
   if (request.max_tokens < 0) throw Error(fmt::format("max_tokens must not be negative (got {})", request.max_tokens));
   if (request.top_logprobs > 20) throw Error(fmt::format("top_logprobs is at most 20 (got {})", request.top_logprobs));
+  if (request.spec_max_draft < 0 || request.spec_max_draft > 64) {
+    throw Error(fmt::format("the draft length is 0 to 64 tokens (got {})", request.spec_max_draft));
+  }
+  if (request.spec == SpecMode::kDraft && !st->has_draft) {
+    throw Error("speculative decoding with a draft model needs one: give a draft model (--draft) when loading the model");
+  }
   // Tokenizing and rendering run here, on the caller's thread, so the engine thread never waits on them.
   BuiltPrompt prompt = build_prompt(*st->model, *st->renderer, request, st->limit, st->limit_what);
 
@@ -598,6 +928,16 @@ uint64_t Engine::submit(Request request, RequestSink sink) {
   s->model_generation = st->generation;
   s->sampler = std::make_unique<Sampler>(request.sampling, st->n_vocab);
   if (request.constraint) s->constraint = request.constraint(st->model->tokenizer());
+  // Constrained requests never speculate: drafts would bypass the constraint's mask.
+  s->spec = s->constraint ? SpecMode::kOff : request.spec;
+  if (s->spec != SpecMode::kOff) {
+    s->spec_rng.seed(request.sampling.seed ^ 0x9e3779b97f4a7c15ull);
+    // q of the draft model: the request's chain without penalties (which need a history).
+    SamplingParams q = request.sampling;
+    q.repeat_penalty = 1.0f;
+    q.presence_penalty = q.frequency_penalty = 0.0f;
+    if (st->has_draft && s->spec != SpecMode::kNgram) s->draft.sampler = std::make_unique<Sampler>(q, st->n_vocab);
+  }
   for (TokenId t : prompt.tokens) s->sampler->accept(t);
   s->stop = StopMatcher(request.stop_strings);
   s->tokens = std::move(prompt.tokens);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/backend/backend_factory.h"
@@ -27,6 +28,15 @@ class KvStore;
 
 enum class Priority { kInteractive, kBackground };
 enum class ContextOverflow { kError, kTruncateMiddle };
+// Speculative decoding (issue 6): draft tokens are proposed by n-gram lookup over the sequence's
+// own tokens or by a draft model, and verified by the target in one batched pass; the output
+// distribution is exactly the target's (greedy: identical tokens). kAuto speculates only where the
+// measured step times say it pays (per stream and batch size), with the draft model when one is
+// loaded, else n-gram lookup. Requests with a constraint never speculate.
+enum class SpecMode { kOff, kNgram, kDraft, kAuto };
+// "off", "ngram", "draft", "auto"; nullopt otherwise.
+std::optional<SpecMode> parse_spec_mode(std::string_view text);
+std::string_view spec_mode_name(SpecMode mode);
 
 struct Request {
   // Either prompt tokens, or text, or chat messages (rendered with the model's chat template,
@@ -47,6 +57,8 @@ struct Request {
   int32_t top_logprobs = -1;             // >= 0: report the chosen token's logprob and this many alternatives
   std::string cache_group;               // persistent prefix cache group (conversation id), optional
   TokenConstraintFactory constraint;     // optional: masks what may be generated (JSON mode, tools)
+  SpecMode spec = SpecMode::kOff;        // speculative decoding (kDraft needs EngineOptions::draft_model_path)
+  int32_t spec_max_draft = 8;            // draft tokens per step at most (the length adapts below it)
 };
 
 struct TokenLogprob {
@@ -71,6 +83,12 @@ struct RequestUsage {
   int64_t restored_tokens = 0;         // prompt tokens restored from the KvStore (disk)
   int64_t prefilled_tokens = 0;        // prompt tokens actually computed
   int64_t truncated_tokens = 0;        // dropped by ContextOverflow::kTruncateMiddle
+  // Speculative decoding: draft tokens verified by the target, how many were accepted, and the
+  // verify steps they took. acceptance rate = accepted / drafted; mean accepted length =
+  // accepted / verify_steps (each verify step also emits one token of the target's own).
+  int64_t drafted_tokens = 0;
+  int64_t accepted_tokens = 0;
+  int64_t verify_steps = 0;
 };
 
 // finish_reason: "stop" (end-of-generation token or stop string), "length" (max_tokens),
@@ -95,6 +113,9 @@ struct EngineStats {
   double prefix_hit_rate = 0;          // prompt tokens served from cache / prompt tokens
   uint64_t requests_finished = 0, tokens_generated = 0;
   uint64_t preemptions = 0;            // sequences sent back to recompute because the KV pool was full
+  uint64_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding, all requests
+  std::string draft_model_path;        // loaded draft model, empty when none
+  int64_t draft_kv_blocks_total = 0, draft_kv_blocks_used = 0;  // the draft model's own KV pool
   std::string model_path, device;
 };
 
@@ -115,6 +136,11 @@ struct EngineOptions {
   KvStore* kv_store = nullptr;         // persistent prefix cache, optional
   // Builds the backend for a loaded model; empty: create_backend(). Tests pass a fake here.
   std::function<BackendChoice(const LoadedModel&, const BackendOptions&)> backend_factory;
+  // Speculative decoding: a draft model (same vocabulary as every target loaded) loaded beside
+  // the target by load_model(), with its own backend and KV pool; empty: n-gram drafts only.
+  // draft_backend_factory builds its backend (empty: backend_factory, else create_backend()).
+  std::string draft_model_path;
+  std::function<BackendChoice(const LoadedModel&, const BackendOptions&)> draft_backend_factory;
 };
 
 class QueueFullError : public Error {

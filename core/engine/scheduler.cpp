@@ -31,9 +31,14 @@ SchedulePlan Scheduler::schedule(std::vector<Sequence*>& running, KvCache& kv, c
     Sequence& s = *order[i];
     const int64_t behind = s.known() - s.computed;
     if (behind <= 0) continue;
-    const int64_t n = std::min({behind, budget, s.decoding() ? int64_t{1} : options_.prefill_chunk});
+    // A decoding sequence runs its token and its draft tokens (if any) in one slice.
+    int64_t n = std::min({behind, budget, s.decoding() ? behind : options_.prefill_chunk});
     bool reserved = false;
     while (!(reserved = kv.prepare_write(s.table, s.computed, s.computed + n, copy))) {
+      if (s.n_draft > 0 && n > 1) {  // drafts are optional: drop them before preempting anyone
+        n = 1;
+        continue;
+      }
       // The lowest-ranked other sequence below this one gives its blocks back.
       std::optional<size_t> victim;
       for (size_t j = 0; j < order.size(); ++j) {

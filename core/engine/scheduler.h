@@ -3,7 +3,9 @@
 // up to its known tokens within a token budget. Order: sequences that decode (one token behind)
 // first, then prefill chunks; interactive before background inside each; older before newer.
 // Prefill is chunked (prefill_chunk tokens at most per sequence per step), so a long prompt never
-// stalls the other streams.
+// stalls the other streams. A decoding sequence with draft tokens (speculative decoding) gets
+// its token and all its drafts in one slice when the budget and the pool allow, else fewer
+// drafts (never a preemption for the sake of drafts).
 //
 // When the pool has no block for a sequence, the lowest-priority sequence (background before
 // interactive, newest first) that ranks below it is preempted: its blocks are released and it

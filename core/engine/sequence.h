@@ -3,16 +3,20 @@
 // numbers over `tokens`: known (tokens.size(): prompt + generated) and computed (positions whose
 // K/V are in the blocks of `table`). Every step lets computed catch up to known.
 //
-// Speculative decoding (later): draft tokens will be appended to `tokens` as known-but-unverified
-// (n_verified marks where they start); a step computes them like a prefill chunk with logits for
-// every draft position, verification keeps the accepted prefix and truncates the rest (tokens,
-// computed and the table's tail), and only verified tokens are emitted.
+// Speculative decoding: draft tokens are appended to `tokens` as known-but-unverified (the last
+// n_draft of them); a step computes them like a prefill chunk with logits for every draft
+// position, verification keeps the accepted prefix and truncates the rest (tokens, computed and
+// the table's tail), and only verified tokens are emitted. Drafts live only inside one engine
+// step: proposed before scheduling, verified (or dropped) before the step ends.
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <vector>
 
+#include "core/engine/draft_model.h"
 #include "core/engine/engine.h"
+#include "core/engine/spec_controller.h"
 #include "core/engine/stop_matcher.h"
 #include "core/kv/kv_cache.h"
 #include "core/tokenizer/tokenizer.h"
@@ -44,13 +48,23 @@ struct Sequence {
   std::vector<TokenId> pending_tokens;
   std::vector<TokenLogprob> pending_logprobs;
 
+  // Speculative decoding state.
+  int64_t n_draft = 0;                       // unverified draft tokens at the end of `tokens`
+  std::vector<std::vector<float>> draft_q;   // [n_draft][n_vocab] q of each draft; empty row: point mass
+  SpecMode spec = SpecMode::kOff;            // effective mode (kOff with a constraint)
+  SpecStreamState spec_stats;
+  DraftSlot draft;                           // the draft model's KV of this stream
+  std::mt19937_64 spec_rng;                  // acceptance draws and draws from q
+
   RequestUsage usage;
   Clock::time_point submitted{}, first_scheduled{}, first_token{};
 
   int64_t known() const { return static_cast<int64_t>(tokens.size()); }
-  int64_t generated() const { return known() - n_prompt; }
-  // Catching up one token: the last sampled token is the only uncomputed one.
-  bool decoding() const { return known() - computed == 1 && generated() > 0; }
+  int64_t verified() const { return known() - n_draft; }
+  int64_t generated() const { return verified() - n_prompt; }
+  // Catching up one verified token: the last sampled token is the only uncomputed one (drafts
+  // after it, if any, are verified in the same slice).
+  bool decoding() const { return verified() - computed == 1 && generated() > 0; }
   bool interactive() const { return request.priority == Priority::kInteractive; }
 };
 

@@ -93,6 +93,17 @@ void KvCache::publish_full_blocks(BlockTable& table, std::span<const TokenId> to
   }
 }
 
+void KvCache::truncate(BlockTable& table, int64_t n_tokens) {
+  if (n_tokens < 0) throw Error("KvCache::truncate: negative length");
+  const auto keep = static_cast<size_t>(blocks_for(n_tokens));
+  while (table.blocks.size() > keep) {
+    pool_.release(table.blocks.back());
+    table.blocks.pop_back();
+  }
+  const auto full = static_cast<size_t>(n_tokens / block_tokens_);
+  if (table.hashes.size() > full) table.hashes.resize(full);
+}
+
 BlockTable KvCache::fork(const BlockTable& table) {
   for (int32_t b : table.blocks) pool_.retain(b);
   return table;

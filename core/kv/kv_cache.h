@@ -58,6 +58,11 @@ class KvCache {
   // prompts can reuse them. `tokens` are the sequence's tokens from position 0.
   void publish_full_blocks(BlockTable& table, std::span<const TokenId> tokens, int64_t n_computed);
 
+  // Rollback (speculative decoding): keeps the blocks that hold positions [0, n_tokens) and
+  // releases the rest of the tail; hashes keep only blocks that are still full (< n_tokens).
+  // Positions >= n_tokens in the last kept block are garbage and are rewritten before any read.
+  void truncate(BlockTable& table, int64_t n_tokens);
+
   // A second table sharing every block (parallel sampling, forks); writes will copy.
   BlockTable fork(const BlockTable& table);
   // Drops the table's references; published blocks stay cached until evicted.

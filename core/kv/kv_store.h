@@ -52,6 +52,20 @@ class KvStore {
 
   // Cheap presence check (no blob read) so the engine can find the longest stored prefix first.
   virtual bool contains(const KvFingerprint& fingerprint, uint64_t chain_hash) = 0;
+
+  // Consecutive blocks of one chain, as load() returns them: out[i] answers chain_hashes[i];
+  // after the first block that is absent or bad the rest are nullopt (a prefix is only usable up
+  // to its first gap). Restoring a long prompt is bound by this, so an implementation may read
+  // the blocks in one transaction and verify them in parallel; the default loads one by one.
+  virtual std::vector<std::optional<KvBlockRecord>> load_chain(const KvFingerprint& fingerprint,
+                                                               std::span<const uint64_t> chain_hashes) {
+    std::vector<std::optional<KvBlockRecord>> out(chain_hashes.size());
+    for (size_t i = 0; i < chain_hashes.size(); ++i) {
+      out[i] = load(fingerprint, chain_hashes[i]);
+      if (!out[i]) break;
+    }
+    return out;
+  }
 };
 
 }  // namespace hearth

@@ -11,9 +11,12 @@
 #include <random>
 
 #include "core/common/error.h"
+#include "core/constrain/json_constraint.h"
 #include "core/server/api_error.h"
+#include "core/server/client_connection.h"
 #include "core/server/http_security.h"
 #include "core/server/server_metrics.h"
+#include "core/server/tool_calls.h"
 
 namespace hearth::server {
 
@@ -22,6 +25,7 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 constexpr auto kPollInterval = std::chrono::milliseconds(200);  // how often waits look at the client
+constexpr int kListenBacklog = 256;  // connections the kernel holds until the accept loop takes them
 
 // The events of one API call (n engine requests), queued by the engine's sinks (engine thread)
 // for the HTTP worker thread that answers the call.
@@ -59,6 +63,18 @@ std::string random_id(const char* prefix) {
   return id;
 }
 
+// message.tool_calls / delta.tool_calls entries; streaming deltas carry each call's index.
+json tool_calls_json(const std::vector<ParsedToolCall>& calls, bool with_index) {
+  json out = json::array();
+  for (size_t k = 0; k < calls.size(); ++k) {
+    json c = {{"id", random_id("call_")}, {"type", "function"},
+              {"function", {{"name", calls[k].name}, {"arguments", calls[k].arguments}}}};
+    if (with_index) c["index"] = k;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 int64_t unix_time() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -70,6 +86,8 @@ struct HttpServer::Impl {
   ServerOptions options;
   httplib::Server http;
   std::shared_ptr<ServerMetrics> metrics = std::make_shared<ServerMetrics>();  // sinks may outlive us
+  // Token tries for constrained output, one per loaded tokenizer (requests' constraints share it).
+  std::shared_ptr<constrain::TokenTrieCache> tries = std::make_shared<constrain::TokenTrieCache>();
   std::atomic<bool> stopping{false};
 
   Impl(Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {}
@@ -142,6 +160,13 @@ struct HttpServer::Impl {
     if (call.model != options.model_id)
       throw ApiError(404, "The model '" + call.model + "' does not exist (this server has '" + options.model_id + "')", "model", "model_not_found");
     call.request.cache_group = options.cache_group;
+    if (call.tools_active() && options.chat_template.find("tools") == std::string::npos)
+      throw ApiError(400, "this model's chat template does not support tools (it never reads a 'tools' variable)", "tools");
+    if (call.grammar) {
+      constrain::JsonGrammar g = *call.grammar;
+      g.token_budget = call.request.max_tokens;  // close the JSON in time to end whole
+      call.request.constraint = constrain::json_constraint_factory(tries, std::move(g));
+    }
     return call;
   }
 
@@ -156,7 +181,8 @@ struct HttpServer::Impl {
     if (f.finish_reason == "cancelled") throw ApiError(503, "the request was cancelled (the server is stopping or the model changed)", "", "", "server_error");
   }
 
-  void answer_whole(const ApiCall& call, httplib::Response& res) {
+  void answer_whole(const ApiCall& call, const httplib::Request& req, httplib::Response& res) {
+    const ClientConnection client(req);
     auto st = submit(call);
     const auto n = static_cast<size_t>(call.n);
     std::vector<std::string> texts(n);
@@ -182,6 +208,11 @@ struct HttpServer::Impl {
           cancel_unfinished(*st);
           throw ApiError(503, "the server is stopping", "", "", "server_error");
         }
+        if (client.gone()) {  // nobody will read the answer: free the engine now
+          lock.unlock();
+          cancel_unfinished(*st);
+          throw ApiError(499, "the client closed the connection", "", "", "client_closed");
+        }
       }
     }
     const bool chat = call.kind == ApiCall::Kind::kChat;
@@ -190,10 +221,23 @@ struct HttpServer::Impl {
     for (size_t i = 0; i < n; ++i) {
       throw_if_failed(finish[i]);
       completion_tokens += finish[i].usage.completion_tokens;
-      json c = {{"index", i}, {"logprobs", logprobs_for(call, lps[i], options.token_text, 0)},
-                {"finish_reason", openai_finish_reason(finish[i].finish_reason)}};
-      if (chat) c["message"] = {{"role", "assistant"}, {"content", texts[i]}};
-      else c["text"] = texts[i];
+      std::string reason = openai_finish_reason(finish[i].finish_reason);
+      json c = {{"index", i}, {"logprobs", logprobs_for(call, lps[i], options.token_text, 0)}};
+      if (chat) {
+        json message = {{"role", "assistant"}, {"content", texts[i]}};
+        if (call.tools_active()) {
+          const ParsedOutput parsed = parse_tool_calls(texts[i]);
+          if (!parsed.calls.empty()) {
+            message["content"] = parsed.content.empty() ? json(nullptr) : json(parsed.content);
+            message["tool_calls"] = tool_calls_json(parsed.calls, false);
+            reason = "tool_calls";
+          }
+        }
+        c["message"] = std::move(message);
+      } else {
+        c["text"] = texts[i];
+      }
+      c["finish_reason"] = reason;
       choices.push_back(std::move(c));
     }
     const json body = {{"id", random_id(chat ? "chatcmpl-" : "cmpl-")},
@@ -213,6 +257,10 @@ struct HttpServer::Impl {
     int64_t created = 0;
     bool started = false, failed = false;
     std::vector<size_t> text_bytes;  // per choice, for completion logprob offsets
+    std::vector<ToolCallStreamFilter> tool_filters;  // per choice, when tools are offered
+    // The client's socket: a client that hangs up while its request waits in the engine's queue
+    // (nothing is written, so no write can fail) is noticed here and its request cancelled.
+    std::unique_ptr<ClientConnection> client;
     int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
   };
 
@@ -242,6 +290,7 @@ struct HttpServer::Impl {
       batch.swap(s.st->events);
       all_finished = s.st->all_finished();
     }
+    if (batch.empty() && s.client && s.client->gone()) return false;
     bool cancel_rest = false;
     for (auto& [i, e] : batch) {
       const auto idx = static_cast<size_t>(i);
@@ -249,8 +298,11 @@ struct HttpServer::Impl {
         if (e.text.empty() && e.logprobs.empty()) continue;
         json lp = logprobs_for(s.call, e.logprobs, options.token_text, s.text_bytes[idx]);
         s.text_bytes[idx] += e.text.size();
-        if (chat) out += sse_data(chunk(s, idx, {{"delta", {{"content", e.text}}}, {"logprobs", lp}, {"finish_reason", nullptr}}));
-        else out += sse_data(chunk(s, idx, {{"text", e.text}, {"logprobs", lp}, {"finish_reason", nullptr}}));
+        // With tools, text that may be a tool call is held back until the choice finishes.
+        const std::string text = s.tool_filters.empty() ? e.text : s.tool_filters[idx].push(e.text);
+        if (text.empty() && e.logprobs.empty()) continue;
+        if (chat) out += sse_data(chunk(s, idx, {{"delta", {{"content", text}}}, {"logprobs", lp}, {"finish_reason", nullptr}}));
+        else out += sse_data(chunk(s, idx, {{"text", text}, {"logprobs", lp}, {"finish_reason", nullptr}}));
       } else if (e.kind == RequestEvent::Kind::kFinished) {
         if (e.finish_reason == "error" || e.finish_reason == "cancelled") {
           if (!s.failed) {
@@ -264,7 +316,16 @@ struct HttpServer::Impl {
         s.prompt_tokens = e.usage.prompt_tokens;
         s.cached_tokens = e.usage.cached_tokens;
         s.completion_tokens += e.usage.completion_tokens;
-        const std::string reason = openai_finish_reason(e.finish_reason);
+        std::string reason = openai_finish_reason(e.finish_reason);
+        if (!s.tool_filters.empty()) {
+          const ParsedOutput held = s.tool_filters[idx].finish();
+          if (!held.content.empty())
+            out += sse_data(chunk(s, idx, {{"delta", {{"content", held.content}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+          if (!held.calls.empty()) {
+            out += sse_data(chunk(s, idx, {{"delta", {{"tool_calls", tool_calls_json(held.calls, true)}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+            reason = "tool_calls";
+          }
+        }
         if (chat) out += sse_data(chunk(s, idx, {{"delta", json::object()}, {"logprobs", nullptr}, {"finish_reason", reason}}));
         else out += sse_data(chunk(s, idx, {{"text", ""}, {"logprobs", nullptr}, {"finish_reason", reason}}));
       }
@@ -284,13 +345,15 @@ struct HttpServer::Impl {
     return true;
   }
 
-  void answer_stream(const ApiCall& call, httplib::Response& res) {
+  void answer_stream(const ApiCall& call, const httplib::Request& req, httplib::Response& res) {
     auto s = std::make_shared<Stream>();
     s->call = call;
+    s->client = std::make_unique<ClientConnection>(req);
     s->st = submit(call);  // throws before any byte is sent: errors keep their status
     s->id = random_id(call.kind == ApiCall::Kind::kChat ? "chatcmpl-" : "cmpl-");
     s->created = unix_time();
     s->text_bytes.assign(static_cast<size_t>(call.n), 0);
+    if (call.kind == ApiCall::Kind::kChat && call.tools_active()) s->tool_filters.resize(static_cast<size_t>(call.n));
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
@@ -300,12 +363,12 @@ struct HttpServer::Impl {
 
   void handle_generation(const httplib::Request& req, httplib::Response& res, ApiCall::Kind kind) {
     ApiCall call = parse(req, kind);
-    if (call.stream) answer_stream(call, res);
-    else answer_whole(call, res);
+    if (call.stream) answer_stream(call, req, res);
+    else answer_whole(call, req, res);
   }
 
   json model_entry() const {
-    return {{"id", options.model_id}, {"object", "model"}, {"created", 0}, {"owned_by", "hearth"}};
+    return {{"id", options.model_id}, {"object", "model"}, {"created", options.model_created}, {"owned_by", "hearth"}};
   }
 
   // Host, Origin and API key checks; Handled means the response is already an error (or a preflight).
@@ -429,6 +492,7 @@ int HttpServer::bind() {
   } else if (!impl_->http.bind_to_port(o.host, o.port)) {
     throw Error("cannot listen on " + o.host + ":" + std::to_string(o.port) + " (in use, or not an address of this machine)");
   }
+  if (!raise_listen_backlog(o.port, kListenBacklog)) spdlog::warn("server: could not raise the listen backlog of port {}", o.port);
   return o.port;
 }
 

@@ -4,8 +4,10 @@
 //   GET /v1/models, GET /v1/models/{id}, GET /health, GET /metrics (Prometheus text).
 // Before any handler: Host check on a loopback bind (DNS rebinding), Origin against the CORS
 // allowlist (a disallowed Origin is refused: a web page must not drive the model), then the API
-// key. Errors are OpenAI's error JSON (api_error.h). A streaming client that goes away cancels its
-// engine requests at once (the connection is polled between deltas).
+// key. Errors are OpenAI's error JSON (api_error.h). A client that goes away cancels its engine
+// requests at once: a stream notices when a write fails, a non-streaming call polls its socket.
+// response_format json_object and forced tool calls constrain the output (core/constrain); tool
+// calls are parsed back out of the text (tool_calls.h) into message.tool_calls / delta.tool_calls.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,6 +33,10 @@ struct ServerOptions {
   RequestLimits limits;
   TokenText token_text;                  // names top-logprob alternatives; optional
   std::string cache_group;               // the engine's persistent prefix-cache group; empty: none
+  // The chat template the model renders with (ChatRenderer::source()): tools are offered only
+  // when it reads a "tools" variable; otherwise a request with tools is a 400 naming "tools".
+  std::string chat_template;
+  int64_t model_created = 0;             // /v1/models "created": the model file's mtime (Unix seconds)
 };
 
 class HttpServer {

@@ -137,6 +137,128 @@ std::string message_content(const json& content, const std::string& where) {
   return text;
 }
 
+
+// JSON -> the template language's values (tools, tool-call arguments). Depth-limited: a request
+// body may nest deeply, the conversion recurses.
+chat_template::Value to_template_value(const json& j, const std::string& where, int depth = 0) {
+  using chat_template::Value;
+  if (depth > 64) throw bad(where, "'" + where + "' is nested too deeply");
+  switch (j.type()) {
+    case json::value_t::null: return Value::none();
+    case json::value_t::boolean: return Value(j.get<bool>());
+    case json::value_t::number_integer: return Value(j.get<int64_t>());
+    case json::value_t::number_unsigned: {
+      const uint64_t u = j.get<uint64_t>();
+      return u > static_cast<uint64_t>(INT64_MAX) ? Value(static_cast<double>(u)) : Value(static_cast<int64_t>(u));
+    }
+    case json::value_t::number_float: return Value(j.get<double>());
+    case json::value_t::string: return Value(j.get<std::string>());
+    case json::value_t::array: {
+      chat_template::ValueList list;
+      for (const auto& item : j) list.push_back(to_template_value(item, where, depth + 1));
+      return Value(std::move(list));
+    }
+    case json::value_t::object: {
+      chat_template::ValueDict dict;
+      for (const auto& [k, v] : j.items()) dict.emplace_back(k, to_template_value(v, where, depth + 1));
+      return Value(std::move(dict));
+    }
+    default: throw bad(where, "'" + where + "' has an unsupported value");
+  }
+}
+
+// An assistant message's tool_calls ([{"id","type":"function","function":{"name","arguments"}}])
+// for the template; arguments that are JSON text become objects, as templates expect
+// (`tool_call.arguments | tojson`).
+chat_template::Value template_tool_calls(const json& calls, const std::string& where) {
+  if (!calls.is_array()) throw bad(where, "'" + where + "' must be an array");
+  chat_template::ValueList list;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const json& c = calls[i];
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    if (!c.is_object()) throw bad(at, "'" + at + "' must be an object");
+    auto fn = c.find("function");
+    if (fn == c.end() || !fn->is_object()) throw bad(at + ".function", "'" + at + ".function' must be an object");
+    auto name = fn->find("name");
+    if (name == fn->end() || !name->is_string()) throw bad(at + ".function.name", "'" + at + ".function.name' must be a string");
+    json args = json::object();
+    if (auto a = fn->find("arguments"); a != fn->end() && !a->is_null()) {
+      if (a->is_string()) {
+        args = json::parse(a->get<std::string>(), nullptr, false);
+        if (args.is_discarded()) args = *a;  // not JSON: the template gets the string
+      } else if (a->is_object()) {
+        args = *a;
+      } else {
+        throw bad(at + ".function.arguments", "'" + at + ".function.arguments' must be a string");
+      }
+    }
+    json normalized = {{"type", "function"}, {"function", {{"name", *name}, {"arguments", args}}}};
+    if (auto id = c.find("id"); id != c.end() && id->is_string()) normalized["id"] = *id;
+    list.push_back(to_template_value(normalized, at));
+  }
+  return chat_template::Value(std::move(list));
+}
+
+bool valid_tool_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  });
+}
+
+// tools: [{"type": "function", "function": {"name", "description"?, "parameters"?}}], and
+// tool_choice. The definitions go to the template as its "tools" variable.
+void parse_tools(const json& body, ApiCall& call) {
+  const json* tools = field(body, "tools");
+  const json* choice = field(body, "tool_choice");
+  if (!tools || (tools->is_array() && tools->empty())) {
+    if (choice && !(choice->is_string() && (*choice == "none" || *choice == "auto")))
+      throw bad("tool_choice", "'tool_choice' needs 'tools'");
+    return;
+  }
+  if (!tools->is_array()) throw bad("tools", "'tools' must be an array");
+  if (tools->size() > 128) throw bad("tools", "at most 128 tools");
+  for (size_t i = 0; i < tools->size(); ++i) {
+    const json& t = (*tools)[i];
+    const std::string at = "tools[" + std::to_string(i) + "]";
+    if (!t.is_object()) throw bad(at, "'" + at + "' must be an object");
+    auto type = t.find("type");
+    if (type == t.end() || *type != "function") throw bad(at + ".type", "'" + at + ".type' must be 'function'");
+    auto fn = t.find("function");
+    if (fn == t.end() || !fn->is_object()) throw bad(at + ".function", "'" + at + ".function' must be an object");
+    auto name = fn->find("name");
+    if (name == fn->end() || !name->is_string() || !valid_tool_name(name->get<std::string>()))
+      throw bad(at + ".function.name", "'" + at + ".function.name' must be 1 to 64 letters, digits, '_', '-' or '.'");
+    if (auto p = fn->find("parameters"); p != fn->end() && !p->is_null() && !p->is_object())
+      throw bad(at + ".function.parameters", "'" + at + ".function.parameters' must be an object");
+    call.tool_names.push_back(name->get<std::string>());
+  }
+  call.tool_choice = ToolChoice::kAuto;
+  std::vector<std::string> forced;
+  if (choice) {
+    if (choice->is_string()) {
+      if (*choice == "none") call.tool_choice = ToolChoice::kNone;
+      else if (*choice == "required") call.tool_choice = ToolChoice::kRequired;
+      else if (*choice != "auto") throw bad("tool_choice", "'tool_choice' must be 'none', 'auto', 'required' or a function");
+    } else if (choice->is_object()) {
+      const json* fn = field(*choice, "function");
+      const json* name = fn && fn->is_object() ? field(*fn, "name") : nullptr;
+      if (!name || !name->is_string()) throw bad("tool_choice", "'tool_choice.function.name' must be a string");
+      const std::string n = name->get<std::string>();
+      if (std::find(call.tool_names.begin(), call.tool_names.end(), n) == call.tool_names.end())
+        throw bad("tool_choice", "'tool_choice' names '" + n + "', which is not in 'tools'");
+      call.tool_choice = ToolChoice::kNamed;
+      forced = {n};
+    } else {
+      throw bad("tool_choice", "'tool_choice' must be a string or an object");
+    }
+  }
+  if (call.tool_choice == ToolChoice::kNone) return;  // the tools are not offered at all
+  if (call.tool_choice == ToolChoice::kRequired) forced = call.tool_names;
+  if (!forced.empty()) call.grammar = constrain::tool_call_grammar(forced);
+  call.request.template_extra.emplace_back("tools", to_template_value(*tools, "tools"));
+}
+
 }  // namespace
 
 json parse_json_body(const std::string& body) {
@@ -153,6 +275,10 @@ ApiCall parse_chat_request(const json& body, const RequestLimits& limits) {
   const json* messages = field(body, "messages");
   if (!messages) throw bad("messages", "'messages' is required");
   if (!messages->is_array() || messages->empty()) throw bad("messages", "'messages' must be a non-empty array");
+  // The template sees the messages with their tool fields (tool_calls, tool_call_id, name) when
+  // any message has them or tools are offered; otherwise the plain role/content list.
+  chat_template::ValueList template_messages;
+  bool template_needs_fields = false;
   for (size_t i = 0; i < messages->size(); ++i) {
     const json& m = (*messages)[i];
     const std::string at = "messages[" + std::to_string(i) + "]";
@@ -165,18 +291,45 @@ ApiCall parse_chat_request(const json& body, const RequestLimits& limits) {
       throw bad(at + ".role", "'" + at + ".role' must be system, developer, user, assistant or tool");
     auto content = m.find("content");
     std::string text = content == m.end() ? std::string() : message_content(*content, at + ".content");
+    chat_template::ValueDict dict;
+    dict.reserve(5);
+    dict.emplace_back("role", chat_template::Value(r));
+    const bool null_content = content == m.end() || content->is_null();
+    dict.emplace_back("content", null_content ? chat_template::Value::none() : chat_template::Value(text));
+    if (auto calls = m.find("tool_calls"); calls != m.end() && !calls->is_null()) {
+      if (r != "assistant") throw bad(at + ".tool_calls", "only assistant messages have 'tool_calls'");
+      dict.emplace_back("tool_calls", template_tool_calls(*calls, at + ".tool_calls"));
+      template_needs_fields = true;
+    }
+    for (const char* key : {"tool_call_id", "name"}) {
+      if (auto v = m.find(key); v != m.end() && !v->is_null()) {
+        if (!v->is_string()) throw bad(at + "." + key, "'" + at + "." + key + "' must be a string");
+        dict.emplace_back(key, chat_template::Value(v->get<std::string>()));
+        template_needs_fields = true;
+      }
+    }
+    template_messages.emplace_back(std::move(dict));
     call.request.messages.push_back({std::move(r), std::move(text)});
   }
 
-  if (const json* tools = field(body, "tools")) {
-    if (!tools->is_array()) throw bad("tools", "'tools' must be an array");
-    if (!tools->empty()) throw bad("tools", "tool calling is not supported by this server yet");
-  }
+  parse_tools(body, call);
+  if (call.tools_active() || template_needs_fields)
+    call.request.template_extra.emplace_back("messages", chat_template::Value(std::move(template_messages)));
   if (const json* rf = field(body, "response_format")) {
     auto type = rf->is_object() ? rf->find("type") : rf->end();
     if (!rf->is_object() || type == rf->end() || !type->is_string())
       throw bad("response_format", "'response_format' must be an object with a string 'type'");
-    if (*type != "text") throw bad("response_format.type", "response_format '" + type->get<std::string>() + "' is not supported yet (only 'text')");
+    if (*type == "json_object") {
+      if (!call.grammar) {  // a forced tool call keeps its own grammar
+        constrain::JsonGrammar g;
+        g.value.object_at_top = true;
+        call.grammar = g;
+      }
+    } else if (*type == "json_schema") {
+      throw bad("response_format", "response_format 'json_schema' is not supported yet; use {\"type\": \"json_object\"}");
+    } else if (*type != "text") {
+      throw bad("response_format.type", "response_format.type must be 'text', 'json_object' or 'json_schema'");
+    }
   }
   call.logprobs = boolean(body, "logprobs").value_or(false);
   if (auto top = integer(body, "top_logprobs", 0, limits.max_top_logprobs)) {

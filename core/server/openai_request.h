@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "core/constrain/json_constraint.h"
 #include "core/engine/engine.h"
 
 namespace hearth::server {
@@ -20,6 +22,10 @@ struct RequestLimits {
   int32_t max_top_logprobs = 20;
 };
 
+// tool_choice: "none" ignores the tools; "auto" lets the model choose; "required" and a named
+// function constrain the output to a call (constrain::tool_call_grammar).
+enum class ToolChoice { kNone, kAuto, kRequired, kNamed };
+
 struct ApiCall {
   enum class Kind { kChat, kCompletion } kind = Kind::kChat;
   std::string model;
@@ -29,6 +35,12 @@ struct ApiCall {
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;       // report the chosen tokens' logprobs
   int32_t top_logprobs = 0;    // alternatives per token when logprobs
+  // response_format json_object or a forced tool call: the grammar the output must follow (the
+  // server turns it into request.constraint).
+  std::optional<constrain::JsonGrammar> grammar;
+  std::vector<std::string> tool_names;  // tools offered (rendered as the template's "tools")
+  ToolChoice tool_choice = ToolChoice::kNone;
+  bool tools_active() const { return !tool_names.empty() && tool_choice != ToolChoice::kNone; }
 };
 
 // The body as a JSON object; malformed JSON (including invalid UTF-8) or a non-object is a 400.

@@ -4,6 +4,8 @@
 #include <pcre2.h>
 
 #include "core/common/error.h"
+#include "core/tokenizer/icu_regex.h"
+#include "core/tokenizer/unicode_data.h"
 
 namespace hearth {
 namespace {
@@ -70,11 +72,82 @@ constexpr const char* kGpt4o =
     R"re((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?)re"
     R"re(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
 
+// The expressions say \s and \S as Hugging Face's files do. Both references (the Rust library's
+// Oniguruma and @huggingface/tokenizers, which rewrites \s to \p{White_Space}) mean Unicode
+// White_Space. ICU's \s is that too, but PCRE2's also matches U+180E MONGOLIAN VOWEL SEPARATOR
+// (not White_Space since Unicode 6.3), so both engines get the property itself.
+std::string with_white_space_property(std::string_view pattern) {
+  std::string out;
+  out.reserve(pattern.size() + 32);
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '\\' || i + 1 == pattern.size()) {
+      out.push_back(pattern[i]);
+      continue;
+    }
+    const char escaped = pattern[++i];  // an escape is two characters: "\\" stays "\\"
+    if (escaped == 's') {
+      out += "\\p{White_Space}";
+    } else if (escaped == 'S') {
+      out += "\\P{White_Space}";
+    } else {
+      out.push_back('\\');
+      out.push_back(escaped);
+    }
+  }
+  return out;
+}
+
+using Matches = std::vector<std::pair<size_t, size_t>>;
+
+// Cuts `piece` at its matches, given in order and not overlapping: appends every match and the
+// text between matches to `out`.
+class Cutter {
+ public:
+  Cutter(std::string_view piece, std::vector<std::string_view>& out) : piece_(piece), out_(out) {}
+  void match(size_t begin, size_t end) {
+    if (begin > gap_start_) out_.push_back(piece_.substr(gap_start_, begin - gap_start_));
+    out_.push_back(piece_.substr(begin, end - begin));
+    gap_start_ = end;
+  }
+  void finish() {
+    if (gap_start_ < piece_.size()) out_.push_back(piece_.substr(gap_start_));
+  }
+
+ private:
+  std::string_view piece_;
+  std::vector<std::string_view>& out_;
+  size_t gap_start_ = 0;
+};
+
 }  // namespace
 
 struct PreTokenizer::Regex {
   pcre2_code* code = nullptr;
+  std::unique_ptr<IcuRegex> icu;  // the same expression for ICU; null without ICU
   ~Regex() { pcre2_code_free(code); }
+
+  // Cuts `piece` at PCRE2's non-empty matches (`match` is scratch space for this expression).
+  void cut_with_pcre2(std::string_view piece, pcre2_match_data* match, Cutter& cutter) const {
+    const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
+    size_t offset = 0;
+    while (offset < piece.size()) {
+      const int rc = pcre2_match(code, subject, piece.size(), offset, 0, match, nullptr);
+      if (rc == PCRE2_ERROR_NOMATCH) break;
+      if (rc < 0) {
+        PCRE2_UCHAR message[256];
+        pcre2_get_error_message(rc, message, sizeof(message));
+        throw Error(std::string("tokenizer: pre-tokenizer regex failed: ") + reinterpret_cast<const char*>(message));
+      }
+      const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match);
+      const size_t begin = ovector[0], end = ovector[1];
+      if (end <= begin) {  // an empty match (none of our patterns has one): step past it
+        offset = begin + 1;
+        continue;
+      }
+      cutter.match(begin, end);
+      offset = end;
+    }
+  }
 };
 
 std::vector<std::string> PreTokenizer::patterns_for(std::string_view pre) {
@@ -92,8 +165,15 @@ std::vector<std::string> PreTokenizer::patterns_for(std::string_view pre) {
   throw FormatError("tokenizer: unknown pre-tokenizer tokenizer.ggml.pre = \"" + std::string(pre) + "\"");
 }
 
+bool PreTokenizer::icu_available() { return unicode::icu_available(); }
+
 PreTokenizer::PreTokenizer(std::string_view pre) {
-  for (const std::string& pattern : patterns_for(pre)) {
+  // ICU takes over from PCRE2 only when its tables are the newer ones.
+  if (unicode::icu_available() && unicode::icu_version() > unicode::pcre2_version()) {
+    pcre2_unicode_ = unicode::pcre2_version();
+  }
+  for (const std::string& hf_pattern : patterns_for(pre)) {
+    const std::string pattern = with_white_space_property(hf_pattern);
     int error = 0;
     PCRE2_SIZE error_offset = 0;
     auto regex = std::make_unique<Regex>();
@@ -106,6 +186,7 @@ PreTokenizer::PreTokenizer(std::string_view pre) {
                   std::to_string(error_offset) + ": " + reinterpret_cast<const char*>(message));
     }
     pcre2_jit_compile(regex->code, PCRE2_JIT_COMPLETE);  // best effort: the interpreter also works
+    if (unicode::icu_available()) regex->icu = std::make_unique<IcuRegex>(pattern);
     regexes_.push_back(std::move(regex));
   }
 }
@@ -114,39 +195,33 @@ PreTokenizer::~PreTokenizer() = default;
 PreTokenizer::PreTokenizer(PreTokenizer&&) noexcept = default;
 PreTokenizer& PreTokenizer::operator=(PreTokenizer&&) noexcept = default;
 
-std::vector<std::string_view> PreTokenizer::split(std::string_view text) const {
+std::vector<std::string_view> PreTokenizer::split(std::string_view text) const { return split(text, Engine::kAuto); }
+
+std::vector<std::string_view> PreTokenizer::split(std::string_view text, Engine engine) const {
   std::vector<std::string_view> pieces;
   if (text.empty()) return pieces;
+  if (engine == Engine::kIcu && !icu_available()) throw Error("tokenizer: Hearth was built without ICU");
+  // Most text has no character newer than PCRE2's tables: then no piece of it has one either.
+  const bool newer_text = engine == Engine::kAuto && pcre2_unicode_ && unicode::has_code_point_newer_than(text, *pcre2_unicode_);
   pieces.push_back(text);
   std::vector<std::string_view> next;
+  Matches matches;
   for (const auto& regex : regexes_) {
     std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match(
         pcre2_match_data_create_from_pattern(regex->code, nullptr), &pcre2_match_data_free);
     if (!match) throw Error("tokenizer: out of memory for a regex match");
     next.clear();
     for (std::string_view piece : pieces) {
-      const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
-      size_t gap_start = 0;
-      size_t offset = 0;
-      while (offset < piece.size()) {
-        const int rc = pcre2_match(regex->code, subject, piece.size(), offset, 0, match.get(), nullptr);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc < 0) {
-          PCRE2_UCHAR message[256];
-          pcre2_get_error_message(rc, message, sizeof(message));
-          throw Error(std::string("tokenizer: pre-tokenizer regex failed: ") + reinterpret_cast<const char*>(message));
-        }
-        const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.get());
-        const size_t begin = ovector[0], end = ovector[1];
-        if (end <= begin) {  // an empty match (none of our patterns has one): step past it
-          offset = begin + 1;
-          continue;
-        }
-        if (begin > gap_start) next.push_back(piece.substr(gap_start, begin - gap_start));
-        next.push_back(piece.substr(begin, end - begin));
-        gap_start = offset = end;
+      Cutter cutter(piece, next);
+      const bool use_icu = engine == Engine::kIcu || (newer_text && unicode::has_code_point_newer_than(piece, *pcre2_unicode_));
+      if (use_icu) {
+        matches.clear();
+        regex->icu->find_all(piece, matches);
+        for (const auto& [begin, end] : matches) cutter.match(begin, end);
+      } else {
+        regex->cut_with_pcre2(piece, match.get(), cutter);
       }
-      if (gap_start < piece.size()) next.push_back(piece.substr(gap_start));
+      cutter.finish();
     }
     pieces.swap(next);
   }

@@ -1,5 +1,8 @@
 #include "kernels/cuda/paged_attention.h"
 
+#include "kernels/cuda/chained_launch.cuh"
+#include "kernels/cuda/q8_activation_block.cuh"
+
 #include <cuda_fp16.h>
 
 #include <cmath>
@@ -21,11 +24,27 @@ size_t shared_bytes(int64_t group, int64_t hd) {
          sizeof(int64_t) * kTile;
 }
 
+// The output also in quant_matmul.h's q8 input form, for the attention-output product (qx null: not
+// wanted). Written by the kernel that writes `out`: paged_attention_kernel when there is one
+// split, combine_splits_kernel otherwise. Their output loops give each warp 32 consecutive
+// elements of one head per step, one whole 32-element block when head_dim % 32 == 0 (checked by
+// the launcher).
+struct AttentionQ8 {
+  int8_t* qx = nullptr;
+  float2* dsx = nullptr;
+};
+
+__device__ __forceinline__ void store_out(float* out, int64_t index, float v, const AttentionQ8& q8) {
+  out[index] = v;
+  if (q8.qx) detail::quantize_block_warp(v, q8.qx + (index & ~int64_t{31}), q8.dsx + index / 32);
+}
+
 // grid: (n_splits, n_kv_head, n_tokens)
 __global__ void paged_attention_kernel(const float* q, const __half* pool, const int32_t* positions,
                                        const int32_t* table_offsets, const int32_t* block_tables, float* out,
-                                       float* partial, PagedAttentionShape s) {
+                                       float* partial, PagedAttentionShape s, AttentionQ8 q8) {
   extern __shared__ float smem[];
+  detail::begin_chained_kernel();  // chained_launch.cuh: waits for the previous kernel first
   const int64_t hd = s.kv.head_dim;
   const int64_t group = s.n_head / s.kv.n_kv_head;
   float* q_s = smem;                       // [G][hd]
@@ -113,8 +132,8 @@ __global__ void paged_attention_kernel(const float* q, const __half* pool, const
   }
 
   if (s.n_splits == 1) {
-    float* ot = out + (t * s.n_head + first_head) * hd;
-    for (int64_t e = threadIdx.x; e < group * hd; e += kThreads) ot[e] = acc_s[e] / l_s[e / hd];
+    const int64_t o = (t * s.n_head + first_head) * hd;
+    for (int64_t e = threadIdx.x; e < group * hd; e += kThreads) store_out(out, o + e, acc_s[e] / l_s[e / hd], q8);
     return;
   }
   // Partials: per (token, head, split): hd accumulators, then m and l.
@@ -131,7 +150,8 @@ __global__ void paged_attention_kernel(const float* q, const __half* pool, const
 }
 
 // grid: (n_head, n_tokens)
-__global__ void combine_splits_kernel(const float* partial, float* out, PagedAttentionShape s) {
+__global__ void combine_splits_kernel(const float* partial, float* out, PagedAttentionShape s, AttentionQ8 q8) {
+  detail::begin_chained_kernel();  // chained_launch.cuh: waits for the previous kernel first
   const int64_t h = blockIdx.x, t = blockIdx.y, hd = s.kv.head_dim, stride = hd + 2;
   const float* p = partial + (t * s.n_head + h) * s.n_splits * stride;
   float m = -INFINITY;
@@ -146,7 +166,7 @@ __global__ void combine_splits_kernel(const float* partial, float* out, PagedAtt
     for (int i = 0; i < s.n_splits; ++i) {
       if (p[i * stride + hd + 1] > 0.0f) a += expf(p[i * stride + hd] - m) * p[i * stride + d];
     }
-    out[(t * s.n_head + h) * hd + d] = a / l;
+    store_out(out, (t * s.n_head + h) * hd + d, a / l, q8);
   }
 }
 
@@ -167,20 +187,33 @@ size_t paged_attention_workspace_bytes(const PagedAttentionShape& s) {
 cudaError_t paged_attention(const float* q, const void* kv_pool, const int32_t* positions,
                             const int32_t* table_offsets, const int32_t* block_tables, float* out,
                             void* workspace, const PagedAttentionShape& shape, cudaStream_t stream) {
+  return paged_attention_q8(q, kv_pool, positions, table_offsets, block_tables, out, workspace, shape, nullptr,
+                            stream);
+}
+
+cudaError_t paged_attention_q8(const float* q, const void* kv_pool, const int32_t* positions,
+                               const int32_t* table_offsets, const int32_t* block_tables, float* out,
+                               void* workspace, const PagedAttentionShape& shape, void* q8, cudaStream_t stream) {
   if (!valid(shape)) return cudaErrorInvalidValue;
+  if (q8 && (shape.kv.head_dim % 32 != 0 || reinterpret_cast<uintptr_t>(q8) % 16 != 0)) return cudaErrorInvalidValue;
+  AttentionQ8 q8_out;
+  if (q8) {
+    const auto view = detail::q8_input_view(q8, static_cast<size_t>(shape.n_tokens * shape.n_head * shape.kv.head_dim));
+    q8_out = {view.qx, view.dsx};
+  }
   if (shape.n_tokens == 0) return cudaSuccess;
   if (shape.n_splits > 1 && workspace == nullptr) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>(shape.n_splits), static_cast<unsigned>(shape.kv.n_kv_head),
                   static_cast<unsigned>(shape.n_tokens));
   const size_t smem = shared_bytes(shape.n_head / shape.kv.n_kv_head, shape.kv.head_dim);
-  paged_attention_kernel<<<grid, kThreads, smem, stream>>>(q, static_cast<const __half*>(kv_pool), positions,
-                                                           table_offsets, block_tables, out,
-                                                           static_cast<float*>(workspace), shape);
-  cudaError_t err = cudaGetLastError();
+  cudaError_t err = detail::launch_chained(paged_attention_kernel, grid, kThreads, smem, stream, q,
+                                           static_cast<const __half*>(kv_pool), positions, table_offsets,
+                                           block_tables, out, static_cast<float*>(workspace), shape,
+                                           shape.n_splits == 1 ? q8_out : AttentionQ8{});
   if (err != cudaSuccess || shape.n_splits == 1) return err;
   const dim3 combine_grid(static_cast<unsigned>(shape.n_head), static_cast<unsigned>(shape.n_tokens));
-  combine_splits_kernel<<<combine_grid, 64, 0, stream>>>(static_cast<const float*>(workspace), out, shape);
-  return cudaGetLastError();
+  return detail::launch_chained(combine_splits_kernel, combine_grid, 64, 0, stream,
+                                static_cast<const float*>(workspace), out, shape, q8_out);
 }
 
 }  // namespace hearth::kernels::cuda

@@ -38,4 +38,12 @@ cudaError_t paged_attention(const float* q, const void* kv_pool, const int32_t* 
                             const int32_t* table_offsets, const int32_t* block_tables, float* out,
                             void* workspace, const PagedAttentionShape& shape, cudaStream_t stream);
 
+// The same, also writing out in the int8 form the quantized matvec reads (quant_matmul.h,
+// q8_input_bytes(n_tokens, n_head * head_dim) bytes at q8, 16-byte aligned), so the attention-
+// output product needs no quantization launch. Needs head_dim % 32 == 0 (else
+// cudaErrorInvalidValue); q8 = nullptr: as paged_attention.
+cudaError_t paged_attention_q8(const float* q, const void* kv_pool, const int32_t* positions,
+                               const int32_t* table_offsets, const int32_t* block_tables, float* out,
+                               void* workspace, const PagedAttentionShape& shape, void* q8, cudaStream_t stream);
+
 }  // namespace hearth::kernels::cuda

@@ -45,6 +45,21 @@ size_t matvec_workspace_bytes(const QuantWeights& w, int64_t m);
 cudaError_t quant_matvec(const QuantWeights& w, const float* x, int64_t m, float* y, void* workspace,
                          cudaStream_t stream);
 
+// The int8 activation form itself, for products that share an input or whose producer writes it
+// directly (rms_norm_q8, residual_rms_norm_q8, silu_mul_halves_q8): one decode step then
+// quantizes each input once, with no launch of its own. Layout for m rows of cols columns
+// (cols a multiple of 32): [qx int8: m * cols][dsx float2 (d, d * sum q): m * cols / 32], the second
+// part at the first 256-byte boundary after the first; d = max |x| / 127 per 32 columns.
+// q8_input_bytes: the bytes of that form (= matvec_workspace_bytes of a quantized matrix).
+size_t q8_input_bytes(int64_t m, int64_t cols);
+// x [m, cols] float -> q8 (device, 16-byte aligned, q8_input_bytes(m, cols) bytes).
+cudaError_t quantize_q8_input(const float* x, int64_t m, int64_t cols, void* q8, cudaStream_t stream);
+// Whether quant_matvec_q8_input takes a matrix of this type (the quantized types, not repacked).
+bool takes_q8_input(const QuantWeights& w);
+// quant_matvec over an input already in that form (m = 1 .. 16, cols = w.cols): the same kernels
+// and the same result, bit for bit, as quant_matvec on the float input.
+cudaError_t quant_matvec_q8_input(const QuantWeights& w, const void* q8, int64_t m, float* y, cudaStream_t stream);
+
 // Any m (prefill): m <= 16 goes to quant_matvec; larger m dequantizes W tile by tile to FP16 in
 // `workspace` and multiplies on tensor cores through cuBLAS (FP32 accumulate).
 // workspace: device memory of at least gemm_workspace_bytes(w, m) bytes (for m <= 16 that is

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "kernels/cuda/chained_launch.cuh"
+#include "kernels/cuda/q8_activation_block.cuh"
 #include "kernels/cuda/quant_checks.h"
 #include "kernels/cuda/quant_matmul.h"
 #include "kernels/cuda/quant_matvec_float.cuh"
@@ -60,19 +62,10 @@ cudaError_t float_matvec(const QuantWeights& w, const float* x, int m, float* y,
   }
 }
 
-// Quantized weights: x -> int8 in the workspace, then the integer kernel of the type.
-cudaError_t q8_matvec(const QuantWeights& w, const float* x, int m, float* y, void* workspace, int variant,
-                      cudaStream_t stream) {
-  detail::Q8Activations qa{};
-  if (const cudaError_t e = detail::quantize_activations(x, m, w.cols, workspace, &qa, stream); e != cudaSuccess) {
-    return e;
-  }
-  int device = 0, major = 0;
-  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
-  if (const cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device); e != cudaSuccess) {
-    return e;
-  }
-  qa.programmatic_launch = major >= 9;
+// The integer kernel of the type over activations already in the int8 form.
+cudaError_t q8_matvec_prequantized(const QuantWeights& w, detail::Q8Activations qa, int m, float* y, int variant,
+                                   cudaStream_t stream) {
+  qa.programmatic_launch = detail::device_has_programmatic_launch();
   switch (w.type) {
     case DType::Q4_0: return detail::launch_matvec_q4_0(w.data, w.rows, w.cols, qa, m, y, variant, stream);
     case DType::Q8_0: return detail::launch_matvec_q8_0(w.data, w.rows, w.cols, qa, m, y, variant, stream);
@@ -83,7 +76,51 @@ cudaError_t q8_matvec(const QuantWeights& w, const float* x, int m, float* y, vo
   }
 }
 
+// Quantized weights: x -> int8 in the workspace, then the integer kernel of the type.
+cudaError_t q8_matvec(const QuantWeights& w, const float* x, int m, float* y, void* workspace, int variant,
+                      cudaStream_t stream) {
+  detail::Q8Activations qa{};
+  if (const cudaError_t e = detail::quantize_activations(x, m, w.cols, workspace, &qa, stream); e != cudaSuccess) {
+    return e;
+  }
+  return q8_matvec_prequantized(w, qa, m, y, variant, stream);
+}
+
 }  // namespace
+
+size_t q8_input_bytes(int64_t m, int64_t cols) {
+  if (m <= 0 || cols <= 0) return 0;
+  return detail::q8_activation_bytes(m, cols);
+}
+
+cudaError_t quantize_q8_input(const float* x, int64_t m, int64_t cols, void* q8, cudaStream_t stream) {
+  if (m < 0 || cols < 0 || cols % 32 != 0 || m > (int64_t{1} << 40) / std::max<int64_t>(cols, 1)) {
+    return cudaErrorInvalidValue;
+  }
+  if (m == 0 || cols == 0) return cudaSuccess;
+  if (x == nullptr || q8 == nullptr || !aligned16(q8) || reinterpret_cast<uintptr_t>(x) % 4 != 0) {
+    return cudaErrorInvalidValue;
+  }
+  detail::Q8Activations qa{};
+  return detail::quantize_activations(x, m, cols, q8, &qa, stream);
+}
+
+bool takes_q8_input(const QuantWeights& w) { return uses_q8_path(w.type) && !w.repacked; }
+
+cudaError_t quant_matvec_q8_input(const QuantWeights& w, const void* q8, int64_t m, float* y, cudaStream_t stream) {
+  // check_product_args wants a float x pointer; the q8 input stands in for it (alignment only).
+  if (const cudaError_t e = detail::check_product_args(w, static_cast<const float*>(q8), m, y); e != cudaSuccess) {
+    return e;
+  }
+  if (m < 1 || m > 16 || !takes_q8_input(w) || q8 == nullptr || !aligned16(q8)) return cudaErrorInvalidValue;
+  if (w.rows == 0) return cudaSuccess;
+  if (w.cols == 0) return cudaMemsetAsync(y, 0, static_cast<size_t>(m * w.rows) * sizeof(float), stream);
+  const bool vector_blocks = w.type == DType::Q4_K || w.type == DType::Q5_K;
+  if (reinterpret_cast<uintptr_t>(w.data) % (vector_blocks ? 16 : 2) != 0) return cudaErrorMisalignedAddress;
+  const auto view = detail::q8_input_view(const_cast<void*>(q8), static_cast<size_t>(m * w.cols));
+  detail::Q8Activations qa{view.qx, view.dsx, false};
+  return q8_matvec_prequantized(w, qa, static_cast<int>(m), y, 0, stream);
+}
 
 size_t matvec_workspace_bytes(const QuantWeights& w, int64_t m) {
   if (!uses_q8_path(w.type) || m <= 0 || w.cols <= 0) return 0;

@@ -11,27 +11,12 @@
 //     reduction at the end; y[r, row] written by one thread each.
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/chained_launch.cuh"
 #include "kernels/cuda/quant_dot_q8.cuh"
 
 namespace hearth::kernels::cuda::detail {
 
 inline constexpr int kQ8MatvecThreads = 128;
-
-// Programmatic dependent launch (sm_90+): a kernel launched with the programmatic-serialization
-// attribute may start before the previous kernel in the stream has finished; it must wait here
-// before reading that kernel's output. A no-op without the attribute and before sm_90.
-__device__ __forceinline__ void wait_for_previous_grid() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-// Lets the dependent kernel launched with that attribute start (it still waits for our results
-// in wait_for_previous_grid before reading them).
-__device__ __forceinline__ void allow_dependent_launch() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;");
-#endif
-}
 
 // kGroup threads (a warp, 32, or the whole thread block, 128) share kRows weight rows.
 template <DType T, int kMaxM, int kRows, int kGroup>
@@ -69,6 +54,7 @@ __global__ void __launch_bounds__(kQ8MatvecThreads)
     for (int r = 0; r < kRows; ++r) cur[r] = D::load_w(wrow[r] + b * D::kBlockBytes, slot);
   }
   wait_for_previous_grid();
+  allow_dependent_launch();  // the next kernel waits for our completion before reading y
   for (; b < blocks_per_row; b += kBlocksPerStep) {
     const int64_t next = b + kBlocksPerStep;
     typename D::WFrag nxt[kRows];

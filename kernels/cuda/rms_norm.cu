@@ -1,5 +1,8 @@
 #include "kernels/cuda/rms_norm.h"
 
+#include "kernels/cuda/chained_launch.cuh"
+#include "kernels/cuda/q8_activation_block.cuh"
+
 namespace hearth::kernels::cuda {
 
 namespace {
@@ -19,9 +22,26 @@ __device__ double block_sum(double v) {
   return total;
 }
 
+// The int8 form of quant_matmul.h's q8 input, written beside y when qx is set: the output loop
+// walks each row in steps of kThreads (a multiple of 32), so warp w of a step holds one whole
+// 32-element block when n % 32 == 0 (the launchers check it).
+struct Q8Out {
+  int8_t* qx = nullptr;  // [rows, n]
+  float2* dsx = nullptr; // [rows, n / 32]
+};
+
+__device__ __forceinline__ void store_output(float* yr, int64_t row, int64_t n, int64_t i, float v, const Q8Out& q8) {
+  yr[i] = v;
+  if (q8.qx) {
+    const int64_t blk = (row * n + i) / 32;
+    detail::quantize_block_warp(v, q8.qx + blk * 32, q8.dsx + blk);
+  }
+}
+
 // One block per row.
 __global__ void rms_norm_kernel(const float* x, const float* w, float* y, int64_t n, float eps,
-                                const int32_t* row_index) {
+                                const int32_t* row_index, Q8Out q8) {
+  detail::begin_chained_kernel();  // chained_launch.cuh: waits for the previous kernel first
   const int64_t out_row = blockIdx.x;
   const int64_t in_row = row_index ? row_index[out_row] : out_row;
   const float* xr = x + in_row * n;
@@ -30,11 +50,14 @@ __global__ void rms_norm_kernel(const float* x, const float* w, float* y, int64_
   for (int64_t i = threadIdx.x; i < n; i += kThreads) sum += static_cast<double>(xr[i]) * xr[i];
   sum = block_sum(sum);
   const float scale = static_cast<float>(1.0 / sqrt(sum / static_cast<double>(n) + eps));
-  for (int64_t i = threadIdx.x; i < n; i += kThreads) yr[i] = __fmul_rn(__fmul_rn(xr[i], scale), w[i]);
+  for (int64_t i = threadIdx.x; i < n; i += kThreads) {
+    store_output(yr, out_row, n, i, __fmul_rn(__fmul_rn(xr[i], scale), w[i]), q8);
+  }
 }
 
 __global__ void residual_rms_norm_kernel(float* x, const float* delta, const float* w, float* y, int64_t n,
-                                         float eps) {
+                                         float eps, Q8Out q8) {
+  detail::begin_chained_kernel();  // chained_launch.cuh: waits for the previous kernel first
   const int64_t row = blockIdx.x;
   float* xr = x + row * n;
   const float* dr = delta + row * n;
@@ -47,10 +70,19 @@ __global__ void residual_rms_norm_kernel(float* x, const float* delta, const flo
   }
   sum = block_sum(sum);
   const float scale = static_cast<float>(1.0 / sqrt(sum / static_cast<double>(n) + eps));
-  for (int64_t i = threadIdx.x; i < n; i += kThreads) yr[i] = __fmul_rn(__fmul_rn(xr[i], scale), w[i]);
+  for (int64_t i = threadIdx.x; i < n; i += kThreads) {
+    store_output(yr, row, n, i, __fmul_rn(__fmul_rn(xr[i], scale), w[i]), q8);
+  }
 }
 
 bool bad_shape(int64_t rows, int64_t n) { return rows < 0 || n <= 0 || rows > 0x7fffffff; }
+
+Q8Out q8_out(void* q8, int64_t rows, int64_t n) {
+  if (!q8) return {};
+  const auto view = detail::q8_input_view(q8, static_cast<size_t>(rows * n));
+  return {view.qx, view.dsx};
+}
+bool bad_q8(const void* q8, int64_t n) { return q8 && (n % 32 != 0 || reinterpret_cast<uintptr_t>(q8) % 16 != 0); }
 
 }  // namespace
 
@@ -58,16 +90,29 @@ cudaError_t rms_norm(const float* x, const float* w, float* y, int64_t rows, int
                      cudaStream_t stream, const int32_t* row_index) {
   if (bad_shape(rows, n)) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
-  rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, w, y, n, eps, row_index);
-  return cudaGetLastError();
+  return detail::launch_chained(rms_norm_kernel, static_cast<unsigned>(rows), kThreads, 0, stream, x, w, y, n, eps,
+                                row_index, Q8Out{});
 }
 
 cudaError_t residual_rms_norm(float* x, const float* delta, const float* w, float* y, int64_t rows, int64_t n,
                               float eps, cudaStream_t stream) {
-  if (bad_shape(rows, n)) return cudaErrorInvalidValue;
+  return residual_rms_norm_q8(x, delta, w, y, rows, n, eps, nullptr, stream);
+}
+
+cudaError_t rms_norm_q8(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps, void* q8,
+                        cudaStream_t stream) {
+  if (bad_shape(rows, n) || bad_q8(q8, n)) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
-  residual_rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, delta, w, y, n, eps);
-  return cudaGetLastError();
+  return detail::launch_chained(rms_norm_kernel, static_cast<unsigned>(rows), kThreads, 0, stream, x, w, y, n, eps,
+                                static_cast<const int32_t*>(nullptr), q8_out(q8, rows, n));
+}
+
+cudaError_t residual_rms_norm_q8(float* x, const float* delta, const float* w, float* y, int64_t rows, int64_t n,
+                                 float eps, void* q8, cudaStream_t stream) {
+  if (bad_shape(rows, n) || bad_q8(q8, n)) return cudaErrorInvalidValue;
+  if (rows == 0) return cudaSuccess;
+  return detail::launch_chained(residual_rms_norm_kernel, static_cast<unsigned>(rows), kThreads, 0, stream, x, delta,
+                                w, y, n, eps, q8_out(q8, rows, n));
 }
 
 }  // namespace hearth::kernels::cuda

@@ -18,4 +18,12 @@ cudaError_t rms_norm(const float* x, const float* w, float* y, int64_t rows, int
 cudaError_t residual_rms_norm(float* x, const float* delta, const float* w, float* y, int64_t rows, int64_t n,
                               float eps, cudaStream_t stream);
 
+// The same two, also writing y in the int8 form the quantized matvec reads (quant_matmul.h,
+// q8_input_bytes(rows, n) bytes at q8, 16-byte aligned; n a multiple of 32), so the products
+// that follow need no quantization launch of their own. q8 = nullptr: as the plain versions.
+cudaError_t rms_norm_q8(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps, void* q8,
+                        cudaStream_t stream);
+cudaError_t residual_rms_norm_q8(float* x, const float* delta, const float* w, float* y, int64_t rows, int64_t n,
+                                 float eps, void* q8, cudaStream_t stream);
+
 }  // namespace hearth::kernels::cuda

@@ -1,5 +1,7 @@
 #include "kernels/cuda/rope_kv_write.h"
 
+#include "kernels/cuda/chained_launch.cuh"
+
 #include <cuda_fp16.h>
 
 namespace hearth::kernels::cuda {
@@ -24,6 +26,7 @@ __device__ float2 rotate(float x0, float x1, float c, float s) {
 __global__ void rope_kv_write_kernel(float* q, const float* k, const float* v, const float* cos_sin,
                                      const int32_t* positions, const int32_t* table_offsets,
                                      const int32_t* block_tables, __half* pool, RopeKvShape s) {
+  detail::begin_chained_kernel();  // chained_launch.cuh: waits for the previous kernel first
   const int64_t t = blockIdx.x;
   const int64_t hd = s.kv.head_dim, half = s.rope_dims / 2;
   const int64_t pos = positions[t];
@@ -73,9 +76,8 @@ cudaError_t rope_kv_write(float* q, const float* k, const float* v, const float*
     return cudaErrorInvalidValue;
   }
   if (s.n_tokens == 0) return cudaSuccess;
-  rope_kv_write_kernel<<<static_cast<unsigned>(s.n_tokens), kThreads, 0, stream>>>(
-      q, k, v, rope_cos_sin, positions, table_offsets, block_tables, static_cast<__half*>(kv_pool), s);
-  return cudaGetLastError();
+  return detail::launch_chained(rope_kv_write_kernel, static_cast<unsigned>(s.n_tokens), kThreads, 0, stream, q, k, v,
+                                rope_cos_sin, positions, table_offsets, block_tables, static_cast<__half*>(kv_pool), s);
 }
 
 }  // namespace hearth::kernels::cuda

@@ -24,7 +24,8 @@ try {
   // tokenizer_config.json is optional
 }
 const tokenizer = new Tokenizer(tokenizerJson, config);
-const decoder = new TextDecoder("utf-8", { fatal: false });  // ill-formed bytes -> U+FFFD
+// Ill-formed bytes -> U+FFFD; a leading U+FEFF is text like any other (not a BOM to drop).
+const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 const lines = readFileSync(inputsPath, "utf8").split("\n");
 const out = [];
 for (const line of lines) {

@@ -13,6 +13,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <string>
 
@@ -28,9 +29,10 @@ class ServeProcess {
   ~ServeProcess() { stop(); }
 
   // Returns an empty string on success, else what went wrong (with the server's exit code).
-  QString start(const QStringList& extra_args) {
+  // `model`: a GGUF file other than stories260K.
+  QString start(const QStringList& extra_args, const QString& model = stories_model()) {
     proc_.setProcessChannelMode(QProcess::ForwardedErrorChannel);  // logs to the test's output
-    QStringList args = {"serve", "-m", stories_model(), "--port", "0", "--log-level", "warn"};
+    QStringList args = {"serve", "-m", model, "--port", "0", "--log-level", "warn"};
     args += extra_args;
     proc_.start(QStringLiteral(HEARTH_CLI), args);
     if (!proc_.waitForStarted(20000)) return "cannot start " HEARTH_CLI;
@@ -108,7 +110,8 @@ class RawSocket {
     return true;
   }
   // Reads until the peer closes, the timeout passes, or `stop_at` appears; returns what came.
-  std::string read_until(const std::string& stop_at = {}, bool* closed = nullptr) {
+  // `error`: the errno of a failed read (EAGAIN: the timeout passed; ECONNRESET: a reset).
+  std::string read_until(const std::string& stop_at = {}, bool* closed = nullptr, int* error = nullptr) {
     std::string got;
     char buf[4096];
     while (true) {
@@ -117,7 +120,11 @@ class RawSocket {
         if (closed) *closed = true;
         return got;
       }
-      if (n < 0) return got;  // timeout or reset
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {  // timeout or reset
+        if (error) *error = errno;
+        return got;
+      }
       got.append(buf, static_cast<size_t>(n));
       if (!stop_at.empty() && got.find(stop_at) != std::string::npos) return got;
     }

@@ -7,6 +7,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <thread>
@@ -212,6 +214,61 @@ class TestServerHttp : public QObject {
     QVERIFY2(cancelled >= cancelled_before + 2, std::to_string(cancelled).c_str());
     QCOMPARE(running, 0.0);
     QCOMPARE(metric(port_, "hearth_kv_blocks{state=\"used\"}"), 0.0);
+  }
+
+  // A non-streaming request whose client hangs up while it waits is cancelled too.
+  void disconnect_while_waiting_cancels() {
+    const double cancelled_before = std::max(0.0, metric(port_, "hearth_requests_finished_total{reason=\"cancelled\"}"));
+    RawSocket s(port_);
+    const std::string body = chat_body({{"ignore_eos", true}, {"max_tokens", 4000}, {"n", 8}});
+    QVERIFY(s.send_all("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body));
+    auto t0 = std::chrono::steady_clock::now();
+    while (metric(port_, "hearth_running_requests") < 1 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    QVERIFY2(metric(port_, "hearth_running_requests") >= 1, "the request never started");
+    s.close();
+    t0 = std::chrono::steady_clock::now();
+    double running = -1, cancelled = 0;
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
+      running = metric(port_, "hearth_running_requests");
+      cancelled = metric(port_, "hearth_requests_finished_total{reason=\"cancelled\"}");
+      if (running == 0 && cancelled >= cancelled_before + 1) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    qInfo("cancelled within %lld ms", static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()));
+    QVERIFY2(cancelled >= cancelled_before + 1, std::to_string(cancelled).c_str());
+    QCOMPARE(running, 0.0);
+    QCOMPARE(metric(port_, "hearth_queue_length"), 0.0);
+    QCOMPARE(metric(port_, "hearth_kv_blocks{state=\"used\"}"), 0.0);
+  }
+
+  // Many clients connecting at once are all accepted promptly: cpp-httplib's own listen backlog
+  // (5) would overflow, and the kernel would drop handshakes (retransmits after 1, 3, 7 s ...).
+  void connection_burst_is_accepted_at_once() {
+    constexpr int kClients = 96;
+    std::vector<std::thread> threads;
+    std::vector<int> ok(kClients, 0);
+    std::vector<double> seconds(kClients, 0);
+    std::atomic<int> ready{0};
+    for (int i = 0; i < kClients; ++i)
+      threads.emplace_back([&, i] {
+        ++ready;
+        while (ready < kClients) std::this_thread::yield();
+        const auto t0 = std::chrono::steady_clock::now();
+        RawSocket s(port_, 20000);
+        if (s.ok() && s.send_all("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")) {
+          bool closed = false;
+          const std::string reply = s.read_until({}, &closed);
+          ok[static_cast<size_t>(i)] = closed && reply.rfind("HTTP/1.1 200", 0) == 0;
+        }
+        seconds[static_cast<size_t>(i)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      });
+    for (auto& t : threads) t.join();
+    const double slowest = *std::max_element(seconds.begin(), seconds.end());
+    qInfo("%d connections, the slowest answered in %.3f s", kClients, slowest);
+    QCOMPARE(std::count(ok.begin(), ok.end(), 1), static_cast<std::ptrdiff_t>(kClients));
+    QVERIFY2(slowest < 3.0, "a connection waited for a SYN retransmit: the accept queue overflowed");
   }
 
   void streaming_frames_end_with_done() {

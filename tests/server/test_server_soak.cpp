@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -75,8 +76,15 @@ void one_stream(int port, std::mt19937_64& rng, bool hang_up, Tally& tally) {
     return;
   }
   bool closed = false;
-  const std::string raw = s.read_until({}, &closed);
-  if (!closed) return tally.problem("no clean close (reset or timeout) after " + std::to_string(raw.size()) + " bytes", &Tally::resets);
+  int error = 0;
+  const auto t0 = Clock::now();
+  const std::string raw = s.read_until({}, &closed, &error);
+  if (!closed) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    return tally.problem("no clean close (" + std::string(std::strerror(error)) + ") after " + std::to_string(raw.size()) + " bytes, " +
+                             std::to_string(ms) + " ms; ends: " + json(raw.substr(raw.size() > 160 ? raw.size() - 160 : 0)).dump(-1, ' ', false, json::error_handler_t::replace),
+                         &Tally::resets);
+  }
   const size_t split = raw.find("\r\n\r\n");
   if (raw.rfind("HTTP/1.1 200", 0) != 0 || split == std::string::npos) return tally.problem("status: " + raw.substr(0, 200), &Tally::bad);
   std::string sse;

@@ -15,6 +15,7 @@
 #include "core/server/openai_request.h"
 #include "core/server/openai_response.h"
 #include "core/server/server_metrics.h"
+#include "core/server/tool_calls.h"
 
 using namespace hearth;
 using namespace hearth::server;
@@ -129,8 +130,21 @@ class TestServerUnits : public QObject {
         {chat({{"stop", std::vector<std::string>(20, "x")}}), "stop"},
         {chat({{"stream_options", {{"include_usage", "yes"}}}}), "stream_options.include_usage"},
         {chat({{"top_logprobs", 2}}), "top_logprobs"},
-        {chat({{"response_format", {{"type", "json_object"}}}}), "response_format.type"},
-        {chat({{"tools", {{{"type", "function"}}}}}), "tools"},
+        {chat({{"response_format", {{"type", "xml"}}}}), "response_format.type"},
+        {chat({{"response_format", {{"type", "json_schema"}}}}), "response_format"},
+        {chat({{"response_format", "json"}}), "response_format"},
+        {chat({{"tools", {{{"type", "function"}}}}}), "tools[0].function"},
+        {chat({{"tools", "f"}}), "tools"},
+        {chat({{"tools", {{{"type", "function"}, {"function", {{"name", "bad name!"}}}}}}}), "tools[0].function.name"},
+        {chat({{"tools", {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", 3}}}}}}}), "tools[0].function.parameters"},
+        {chat({{"tools", {{{"type", "function"}, {"function", {{"name", "f"}}}}}}, {"tool_choice", "always"}}), "tool_choice"},
+        {chat({{"tools", {{{"type", "function"}, {"function", {{"name", "f"}}}}}},
+               {"tool_choice", {{"type", "function"}, {"function", {{"name", "g"}}}}}}), "tool_choice"},
+        {chat({{"tool_choice", "required"}}), "tool_choice"},
+        {chat({{"messages", {{{"role", "assistant"}, {"content", nullptr}, {"tool_calls", {{{"function", {{"name", 1}}}}}}}}}}),
+         "messages[0].tool_calls[0].function.name"},
+        {chat({{"messages", {{{"role", "user"}, {"content", "x"}, {"tool_calls", json::array()}}}}}), "messages[0].tool_calls"},
+        {chat({{"messages", {{{"role", "tool"}, {"content", "x"}, {"tool_call_id", 5}}}}}), "messages[0].tool_call_id"},
         {chat({{"messages", json::array()}}), "messages"},
         {chat({{"messages", "hi"}}), "messages"},
         {chat({{"messages", {{{"role", "wizard"}, {"content", "x"}}}}}), "messages[0].role"},
@@ -150,6 +164,106 @@ class TestServerUnits : public QObject {
     QCOMPARE(thrown_param([] { parse_completion_request({{"model", "m"}, {"prompt", {1, "a"}}}, {}); }), std::string("prompt"));
     QCOMPARE(thrown_param([] { parse_completion_request({{"model", "m"}, {"prompt", {-1}}}, {}); }), std::string("prompt"));
     QCOMPARE(thrown_param([] { parse_completion_request({{"model", "m"}, {"prompt", "x"}, {"echo", true}}, {}); }), std::string("echo"));
+  }
+
+  void response_format_json_object_sets_a_grammar() {
+    const ApiCall plain = parse_chat_request(chat({{"response_format", {{"type", "text"}}}}), {});
+    QVERIFY(!plain.grammar);
+    const ApiCall j = parse_chat_request(chat({{"response_format", {{"type", "json_object"}}}}), {});
+    QVERIFY(j.grammar && j.grammar->heads.empty() && j.grammar->value.object_at_top && j.grammar->tail.empty());
+  }
+
+  void tools_and_tool_choice() {
+    const json tools = {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", {{"type", "object"}}}}}},
+                        {{"type", "function"}, {"function", {{"name", "get_time"}}}}};
+    const json history = {{{"role", "user"}, {"content", "weather?"}},
+                          {{"role", "assistant"}, {"content", nullptr},
+                           {"tool_calls", {{{"id", "call_1"}, {"type", "function"},
+                                            {"function", {{"name", "get_weather"}, {"arguments", "{\"city\":\"Oslo\"}"}}}}}}},
+                          {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "cold"}}};
+    auto extra = [](const ApiCall& c, const std::string& name) -> const chat_template::Value* {
+      for (const auto& [k, v] : c.request.template_extra)
+        if (k == name) return &v;
+      return nullptr;
+    };
+    const ApiCall automatic = parse_chat_request(chat({{"tools", tools}, {"messages", history}}), {});
+    QVERIFY(automatic.tools_active() && automatic.tool_choice == ToolChoice::kAuto && !automatic.grammar);
+    QVERIFY(automatic.tool_names == (std::vector<std::string>{"get_weather", "get_time"}));
+    const chat_template::Value* t = extra(automatic, "tools");
+    QVERIFY(t && t->is_list() && t->list().size() == 2);
+    const chat_template::Value* m = extra(automatic, "messages");
+    QVERIFY(m && m->is_list() && m->list().size() == 3);
+    // The assistant's call arguments reach the template as an object; the tool message keeps its id.
+    const chat_template::Value& call = m->list()[1].find("tool_calls")->list()[0];
+    QCOMPARE(call.find("function")->find("arguments")->find("city")->as_string(), std::string("Oslo"));
+    QVERIFY(m->list()[1].find("content")->is_none());
+    QCOMPARE(m->list()[2].find("tool_call_id")->as_string(), std::string("call_1"));
+    QCOMPARE(automatic.request.messages.size(), size_t{3});
+
+    const ApiCall named = parse_chat_request(chat({{"tools", tools}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_time"}}}}}}), {});
+    QVERIFY(named.tool_choice == ToolChoice::kNamed && named.grammar);
+    QVERIFY(named.grammar->heads == (std::vector<std::string>{"{\"name\": \"get_time\", \"arguments\": "}));
+    const ApiCall required = parse_chat_request(chat({{"tools", tools}, {"tool_choice", "required"}}), {});
+    QVERIFY(required.grammar && required.grammar->heads.size() == 2 && required.grammar->tail == "}");
+    const ApiCall none = parse_chat_request(chat({{"tools", tools}, {"tool_choice", "none"}}), {});
+    QVERIFY(!none.tools_active() && !none.grammar && !extra(none, "tools") && !extra(none, "messages"));
+  }
+
+  void tool_call_formats_parse() {
+    struct Case {
+      std::string text;
+      std::string content;
+      std::vector<std::pair<std::string, json>> calls;
+    };
+    const json oslo = {{"city", "Oslo"}};
+    const std::vector<Case> cases = {
+        {"Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>", "Let me check.",
+         {{"get_weather", oslo}}},
+        {"<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>\n<tool_call>{\"name\": \"b\", \"arguments\": \"{\\\"x\\\": 1}\"}</tool_call>", "",
+         {{"a", json::object()}, {"b", {{"x", 1}}}}},
+        {"<tool_call>{\"name\": \"a\", \"arguments\": {\"k\": [1, 2]}}", "", {{"a", {{"k", {1, 2}}}}}},  // unclosed at the end
+        {"[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}]", "", {{"get_weather", oslo}}},
+        {"[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Oslo\"}", "", {{"get_weather", oslo}}},
+        {"<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\"}}", "", {{"get_weather", oslo}}},
+        {" {\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\"}}", "", {{"get_weather", oslo}}},
+        {"{\"name\": \"a\", \"parameters\": {\"s\": \"x;y\"}}; {\"name\": \"b\", \"parameters\": {}}", "", {{"a", {{"s", "x;y"}}}, {"b", json::object()}}},
+        {"[{\"name\": \"a\", \"arguments\": {}}, {\"name\": \"b\"}]", "", {{"a", json::object()}, {"b", json::object()}}},
+        {"{\"type\": \"function\", \"function\": {\"name\": \"a\", \"arguments\": {}}}", "", {{"a", json::object()}}},
+        // Not calls: stays content.
+        {"Once upon a time there was a cat.", "Once upon a time there was a cat.", {}},
+        {"{\"answer\": 42}", "{\"answer\": 42}", {}},
+        {"<tool_call>not json</tool_call>", "<tool_call>not json</tool_call>", {}},
+        {"[TOOL_CALLS] nonsense", "[TOOL_CALLS] nonsense", {}},
+        {"{\"name\": \"a\", \"arguments\": 5}", "{\"name\": \"a\", \"arguments\": 5}", {}},
+    };
+    std::mt19937_64 rng(std::random_device{}());
+    for (const Case& c : cases) {
+      const ParsedOutput out = parse_tool_calls(c.text);
+      QVERIFY2(out.content == c.content, (c.text + " -> content " + out.content).c_str());
+      QVERIFY2(out.calls.size() == c.calls.size(), (c.text + " -> " + std::to_string(out.calls.size()) + " calls").c_str());
+      for (size_t k = 0; k < c.calls.size(); ++k) {
+        QCOMPARE(out.calls[k].name, c.calls[k].first);
+        QVERIFY2(json::parse(out.calls[k].arguments) == c.calls[k].second, out.calls[k].arguments.c_str());
+      }
+      // Streamed in random pieces: the content shown early plus what finish() gives is the same
+      // content, and the calls are the same.
+      for (int round = 0; round < 20; ++round) {
+        ToolCallStreamFilter f;
+        std::string shown;
+        for (size_t at = 0; at < c.text.size();) {
+          const size_t n = 1 + rng() % 6;
+          shown += f.push(c.text.substr(at, n));
+          at += n;
+        }
+        const ParsedOutput end = f.finish();
+        if (c.calls.empty()) {
+          QVERIFY2(shown + end.content == c.text, (c.text + " streamed as " + shown + " | " + end.content).c_str());
+        } else {
+          QCOMPARE(end.calls.size(), c.calls.size());
+          QVERIFY2(shown.find("<tool_call>") == std::string::npos && shown.find('{') == std::string::npos, shown.c_str());
+        }
+      }
+    }
   }
 
   void completion_prompts() {

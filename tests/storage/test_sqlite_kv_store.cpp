@@ -1,5 +1,7 @@
 // SqliteKvStore: round trip, corrupted / truncated / mismatched entries rejected and deleted,
-// LRU total cap and per-group cap evicting exactly what a simple LRU model says.
+// LRU total cap and per-group cap evicting exactly what a simple LRU model says; load_chain
+// (windows of a chain in one call, verified on several threads) against one-by-one loads, raw
+// storage of data zstd cannot shrink.
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -146,6 +148,60 @@ class TestSqliteKvStore : public QObject {
       QVERIFY(got.has_value());
       QVERIFY(got->data == blocks[h - 1].data);
     }
+  }
+
+  void loadChainMatchesLoadAndStopsAtTheFirstGap() {
+    Fixture f(fresh_seed());
+    const KvFingerprint fp{99, kGeometry};
+    std::vector<KvBlockRecord> chain;
+    std::vector<uint64_t> hashes;
+    for (uint64_t h = 1; h <= 24; ++h) {
+      chain.push_back(f.block(h * 1000, (h - 1) * 1000, h % 3 != 0));  // every third compressible
+      hashes.push_back(h * 1000);
+    }
+    {
+      SqliteKvStore store(f.path);
+      store.save(fp, "system-prompt", chain);
+    }
+    for (int threads : {1, 4}) {
+      SqliteKvStore store(f.path, {.verify_threads = threads});
+      const auto got = store.load_chain(fp, hashes);
+      QCOMPARE(got.size(), hashes.size());
+      for (size_t i = 0; i < chain.size(); ++i) {
+        QVERIFY(got[i].has_value());
+        QCOMPARE(got[i]->chain_hash, chain[i].chain_hash);
+        QCOMPARE(got[i]->parent_hash, chain[i].parent_hash);
+        QVERIFY(got[i]->tokens == chain[i].tokens);
+        QVERIFY(got[i]->data == chain[i].data);
+      }
+    }
+    SqliteKvStore store(f.path);
+    // Random floats are stored raw (zstd saves too little), the patterned blocks compressed.
+    for (const auto& e : store.entries()) {
+      const int64_t raw = kGeometry.block_bytes() + kGeometry.block_tokens * 4;
+      if ((e.chain_hash / 1000) % 3 != 0) {
+        QCOMPARE(e.stored_bytes, raw);
+      } else {
+        QVERIFY2(e.stored_bytes < raw / 2, qPrintable(QString::number(e.stored_bytes)));
+      }
+    }
+    // A hash that is absent in the middle: it and everything after it come back empty.
+    std::vector<uint64_t> gap = hashes;
+    gap[10] = 4242;
+    auto got = store.load_chain(fp, gap);
+    for (size_t i = 0; i < gap.size(); ++i) QCOMPARE(got[i].has_value(), i < 10);
+    // A damaged block in the middle (one raw, one compressed): deleted; the chain stops there.
+    corrupt(store.database(), "checksum = checksum + 1", 8000);
+    corrupt(store.database(), "data = substr(data, 1, length(data) - 1)", 15000);
+    got = store.load_chain(fp, hashes);
+    for (size_t i = 0; i < hashes.size(); ++i) QCOMPARE(got[i].has_value(), i < 7);
+    QVERIFY(!store.contains(fp, 8000));
+    QVERIFY(!store.contains(fp, 15000));  // read in the same window: found bad, deleted too
+    got = store.load_chain(fp, std::span<const uint64_t>(hashes).subspan(8));
+    for (size_t i = 0; i < got.size(); ++i) QCOMPARE(got[i].has_value(), i + 8 < 14);
+    // Loaded blocks became the most recently used (written at the next save or read of entries).
+    const auto entries = store.entries();
+    QCOMPARE(entries.back().chain_hash, uint64_t{14000});
   }
 
   void damagedCacheFileStartsOver() {

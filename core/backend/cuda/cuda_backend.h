@@ -3,7 +3,11 @@
 // Weights live on the device in their GGUF types (optionally repacked by kernels/cuda), the KV
 // cache is a pool of F16 blocks (kv_geometry.h layout, also in device memory), activations are
 // float32. Decode steps (every sequence has one new token) are captured as CUDA graphs and
-// replayed. Built only when HEARTH_HAVE_CUDA; the header itself has no CUDA types in it.
+// replayed. In passes of up to 16 tokens the norm, attention and SwiGLU kernels also write their
+// output in the int8 form the quantized matvec reads (no quantization launch per product), and
+// every kernel is a programmatic dependent launch of the previous one on sm_90+
+// (kernels/cuda/chained_launch.cuh; HEARTH_CUDA_NO_PDL=1 turns that off). Built only when
+// HEARTH_HAVE_CUDA; the header itself has no CUDA types in it.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +27,10 @@ struct CudaBackendOptions {
   bool repack_weights = true; // kernels/cuda repack_weights() where it has a layout for the type
   bool cuda_graphs = true;    // capture and replay decode steps
   bool fuse_matrices = true;  // stack Q/K/V and gate/up of one type into one matrix each
+  // Time every operation of each pass on the GPU (kernel_profiler.h): passes run without graphs,
+  // and the destructor logs a table per pass kind. Also on when the environment has
+  // HEARTH_CUDA_PROFILE=1. Slows every pass by a few milliseconds.
+  bool profile = false;
 };
 
 // Device memory the backend would allocate for a model (weights, KV pool, buffers), for the
@@ -61,6 +69,7 @@ class CudaBackend final : public Backend {
   uint64_t device_bytes_allocated() const;  // by this backend (weights + KV + buffers)
   uint64_t weight_bytes() const;            // of the matrices on the device
   int64_t graph_replays() const;            // decode steps served by a CUDA graph so far
+  std::string profile_report() const;       // empty unless profiling (CudaBackendOptions::profile)
 
  private:
   struct Impl;

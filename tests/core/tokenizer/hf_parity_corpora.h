@@ -1,11 +1,17 @@
 #pragma once
 // Inputs for the Hugging Face parity tests: War and Peace in 2 KB chunks, a multilingual set,
-// source code with tabs and mixed line endings, runs of whitespace and digits, and random valid
-// UTF-8 (seeded by the caller). Every input is well-formed UTF-8, since the references take
+// source code with tabs and mixed line endings, runs of whitespace and digits, random valid UTF-8
+// over every assigned code point, and every character that PCRE2's Unicode tables predate in
+// context (seeded by the caller). Every input is well-formed UTF-8, since the references take
 // JavaScript / Python strings.
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/tokenizer/utf8.h"
@@ -45,6 +51,8 @@ inline std::vector<std::string> multilingual_inputs() {
       "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82, \xD0\xBC\xD0\xB8\xD1\x80! \xCE\x93\xCE\xB5\xCE\xB9\xCE\xB1 \xCF\x83\xCE\xBF\xCF\x85 \xCE\xBA\xCF\x8C\xCF\x83\xCE\xBC\xCE\xB5",
       "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D \xD7\xA2\xD7\x95\xD7\x9C\xD7\x9D \xE2\x80\x8F\xE2\x80\x8E mixed \xD9\xA1\xD9\xA2\xD9\xA3",
       "I'm you're he'll we've she'd it's DON'T I'M O'Neil's \xE2\x80\x99s",
+      // Case-insensitive contractions fold ASCII only: not U+017F LONG S, U+212A KELVIN SIGN.
+      "it'\xC5\xBF the '\xE2\x84\xAA 'S 'T 'RE 'Ve 'm 'lL 'D 'Ll '\xC5\xBF\xC5\xBF",
   };
 }
 
@@ -67,6 +75,10 @@ inline std::vector<std::string> whitespace_digit_inputs(std::mt19937_64& rng, si
       "0", "12", "123", "1234", "12345", "1234567890123456789012345678901234567890",
       "3.14159 2,718 1e10 -42 +7 0x1F 1_000_000", "a1b22c333d4444", "  12  345\t\t6789\n\n0",
       "\xD9\xA1\xD9\xA2\xD9\xA3 \xE0\xA5\xA7\xE0\xA5\xA8\xE0\xA5\xA9 \xEF\xBC\x91\xEF\xBC\x92\xEF\xBC\x93 \xE2\x85\xA0\xE2\x85\xA1",
+      // Where regex engines disagree on \s: U+180E (not White_Space since Unicode 6.3), U+0085
+      // and U+000B (White_Space), U+FEFF (not White_Space, though JavaScript's \s has it).
+      "a\xE1\xA0\x8E b \xE1\xA0\x8E\xE1\xA0\x8E c", "x\xC2\x85y  \xC2\x85\xC2\x85z \xC2\x85", "\xEF\xBB\xBFhi \xEF\xBB\xBF \xEF\xBB\xBF",
+      "a\x0B\x0B" "b \x0B c\x0B", "\xE2\x80\xA8x\xE2\x80\xA9 \xE2\x80\xAF" "1\xE2\x81\x9F\xE3\x80\x80 ",
   };
   static constexpr const char* kPieces[] = {" ", "  ", "\t", "\n", "\r\n", "\r", "0", "7", "42", "999", "12345",
                                             "a", "x", ".", ",", "\xC2\xA0", "\xE3\x80\x80"};
@@ -79,55 +91,117 @@ inline std::vector<std::string> whitespace_digit_inputs(std::mt19937_64& rng, si
   return inputs;
 }
 
-// Code points unassigned in Unicode 14 (Debian 12's PCRE2 10.42, which Hearth's pre-tokenizer
-// regexes use for \p{L}, \p{P}, ...) but assigned by Unicode 17 (node 20's ICU 78, which the
-// reference uses): the two disagree on their categories, so a pre-tokenizer may cut text at them
-// differently (U+1FA76 GREY HEART is a symbol to one and unassigned to the other). Computed by
-// comparing node's /\p{Cn}/u with Python 3.11's unicodedata (Unicode 14) over all code points.
-inline constexpr std::pair<uint32_t, uint32_t> kAssignedAfterUnicode14[] = {
-    {0x88F, 0x88F}, {0x897, 0x897}, {0xC5C, 0xC5C}, {0xCDC, 0xCDC}, {0xCF3, 0xCF3}, {0xECE, 0xECE},
-    {0x1ACF, 0x1ADD}, {0x1AE0, 0x1AEB}, {0x1B4E, 0x1B4F}, {0x1B7F, 0x1B7F}, {0x1C89, 0x1C8A}, {0x20C1, 0x20C1},
-    {0x2427, 0x2429}, {0x2B96, 0x2B96}, {0x2FFC, 0x2FFF}, {0x31E4, 0x31E5}, {0x31EF, 0x31EF}, {0xA7CB, 0xA7CF},
-    {0xA7D2, 0xA7D2}, {0xA7D4, 0xA7D4}, {0xA7DA, 0xA7DC}, {0xA7F1, 0xA7F1}, {0xFBC3, 0xFBD2}, {0xFD90, 0xFD91},
-    {0xFDC8, 0xFDCE}, {0x105C0, 0x105F3}, {0x10940, 0x10959}, {0x10D40, 0x10D65}, {0x10D69, 0x10D85},
-    {0x10D8E, 0x10D8F}, {0x10EC2, 0x10EC7}, {0x10ED0, 0x10ED8}, {0x10EFA, 0x10EFF}, {0x1123F, 0x11241},
-    {0x11380, 0x11389}, {0x1138B, 0x1138B}, {0x1138E, 0x1138E}, {0x11390, 0x113B5}, {0x113B7, 0x113C0},
-    {0x113C2, 0x113C2}, {0x113C5, 0x113C5}, {0x113C7, 0x113CA}, {0x113CC, 0x113D5}, {0x113D7, 0x113D8},
-    {0x113E1, 0x113E2}, {0x116D0, 0x116E3}, {0x11B00, 0x11B09}, {0x11B60, 0x11B67}, {0x11BC0, 0x11BE1},
-    {0x11BF0, 0x11BF9}, {0x11DB0, 0x11DDB}, {0x11DE0, 0x11DE9}, {0x11F00, 0x11F10}, {0x11F12, 0x11F3A},
-    {0x11F3E, 0x11F5A}, {0x1342F, 0x1342F}, {0x13439, 0x13455}, {0x13460, 0x143FA}, {0x16100, 0x16139},
-    {0x16D40, 0x16D79}, {0x16EA0, 0x16EB8}, {0x16EBB, 0x16ED3}, {0x16FF2, 0x16FF6}, {0x187F8, 0x187FF},
-    {0x18CFF, 0x18CFF}, {0x18D09, 0x18D1E}, {0x18D80, 0x18DF2}, {0x1B132, 0x1B132}, {0x1B155, 0x1B155},
-    {0x1CC00, 0x1CCFC}, {0x1CD00, 0x1CEB3}, {0x1CEBA, 0x1CED0}, {0x1CEE0, 0x1CEF0}, {0x1D2C0, 0x1D2D3},
-    {0x1DF25, 0x1DF2A}, {0x1E030, 0x1E06D}, {0x1E08F, 0x1E08F}, {0x1E4D0, 0x1E4F9}, {0x1E5D0, 0x1E5FA},
-    {0x1E5FF, 0x1E5FF}, {0x1E6C0, 0x1E6DE}, {0x1E6E0, 0x1E6F5}, {0x1E6FE, 0x1E6FF}, {0x1F6D8, 0x1F6D8},
-    {0x1F6DC, 0x1F6DC}, {0x1F774, 0x1F77F}, {0x1F7D9, 0x1F7D9}, {0x1F8B2, 0x1F8BB}, {0x1F8C0, 0x1F8C1},
-    {0x1F8D0, 0x1F8D8}, {0x1FA54, 0x1FA57}, {0x1FA75, 0x1FA77}, {0x1FA87, 0x1FA8A}, {0x1FA8E, 0x1FA8F},
-    {0x1FAAD, 0x1FAAF}, {0x1FABB, 0x1FABF}, {0x1FAC6, 0x1FAC6}, {0x1FAC8, 0x1FAC8}, {0x1FACD, 0x1FACF},
-    {0x1FADA, 0x1FADC}, {0x1FADF, 0x1FADF}, {0x1FAE8, 0x1FAEA}, {0x1FAEF, 0x1FAEF}, {0x1FAF7, 0x1FAF8},
-    {0x1FBCB, 0x1FBEF}, {0x1FBFA, 0x1FBFA}, {0x2B739, 0x2B73F}, {0x2CEA2, 0x2CEAD}, {0x2EBF0, 0x2EE5D},
-    {0x31350, 0x33479},
+// A set of code points to draw from: runs [first, last], each drawn with equal weight by
+// pick_spread() (so small scripts are seen as often as the 100k CJK ideographs), or every code
+// point with equal weight by pick_uniform().
+struct CodePointPool {
+  std::vector<std::pair<uint32_t, uint32_t>> runs;
+  std::vector<uint64_t> cumulative;  // [runs.size()] code points in runs[0..i]
+
+  void add(uint32_t cp) {
+    if (!runs.empty() && runs.back().second + 1 == cp) {
+      ++runs.back().second;
+      ++cumulative.back();
+    } else {
+      runs.emplace_back(cp, cp);
+      cumulative.push_back((cumulative.empty() ? 0 : cumulative.back()) + 1);
+    }
+  }
+  bool empty() const { return runs.empty(); }
+  uint64_t size() const { return cumulative.empty() ? 0 : cumulative.back(); }
+  bool contains(uint32_t cp) const {
+    auto it = std::upper_bound(runs.begin(), runs.end(), std::make_pair(cp, UINT32_MAX));
+    return it != runs.begin() && cp <= std::prev(it)->second;
+  }
+  uint32_t pick_spread(std::mt19937_64& rng) const {
+    const auto& [lo, hi] = runs[std::uniform_int_distribution<size_t>(0, runs.size() - 1)(rng)];
+    return std::uniform_int_distribution<uint32_t>(lo, hi)(rng);
+  }
+  uint32_t pick_uniform(std::mt19937_64& rng) const {
+    const uint64_t k = std::uniform_int_distribution<uint64_t>(0, size() - 1)(rng);
+    const size_t run = static_cast<size_t>(std::upper_bound(cumulative.begin(), cumulative.end(), k) - cumulative.begin());
+    const uint64_t before = run == 0 ? 0 : cumulative[run - 1];
+    return runs[run].first + static_cast<uint32_t>(k - before);
+  }
+  std::vector<uint32_t> all() const {
+    std::vector<uint32_t> out;
+    for (const auto& [lo, hi] : runs) {
+      for (uint32_t cp = lo; cp <= hi; ++cp) out.push_back(cp);
+    }
+    return out;
+  }
 };
 
-inline bool assigned_after_unicode14(uint32_t cp) {
-  for (const auto& [lo, hi] : kAssignedAfterUnicode14) {
-    if (cp >= lo && cp <= hi) return true;
+// Code points sorted by what the reference runtime (node's RegExp, tests/npm/unicode_categories.mjs)
+// and Hearth's Unicode tables (ICU through core/tokenizer/unicode_data.h) say about them.
+struct CodePointClasses {
+  std::string reference_version;  // node's Unicode version
+  // Assigned by the reference (neither Cn nor Cs; so no noncharacter) with the category that
+  // Hearth's tables give it: the random inputs draw from these.
+  CodePointPool assigned;
+  // Those of `assigned` that PCRE2's tables predate (ICU's age newer than PCRE2's Unicode).
+  CodePointPool newer_than_pcre2;
+  // Assigned by the reference with a category that Hearth's tables do not give it: characters
+  // of Unicode versions newer than Hearth's ICU (and category changes since, such as U+0295).
+  CodePointPool beyond_hearth;
+};
+
+// Reads the file written by unicode_categories.mjs; `hearth_agrees(cp, reference_category)` and
+// `newer_than_pcre2(cp)` say what Hearth's tables say.
+template <class HearthAgrees, class NewerThanPcre2>
+CodePointClasses classify_code_points(const std::vector<std::string>& lines, HearthAgrees hearth_agrees,
+                                      NewerThanPcre2 newer_than_pcre2) {
+  CodePointClasses classes;
+  uint32_t expected = 0;
+  for (const std::string& line : lines) {
+    if (line.rfind("unicode ", 0) == 0) {
+      classes.reference_version = line.substr(8);
+      continue;
+    }
+    char category[8] = {};
+    unsigned first = 0, last = 0;
+    if (std::sscanf(line.c_str(), "%x %x %7s", &first, &last, category) != 3 || first != expected || last < first ||
+        last > 0x10FFFF) {
+      throw std::runtime_error("bad line in the reference's Unicode categories: " + line);
+    }
+    expected = last + 1;
+    const std::string reference(category);
+    if (reference == "Cn" || reference == "Cs") continue;
+    for (uint32_t cp = first; cp <= last; ++cp) {
+      if (!hearth_agrees(cp, std::string_view(reference))) {
+        classes.beyond_hearth.add(cp);
+        continue;
+      }
+      classes.assigned.add(cp);
+      if (newer_than_pcre2(cp)) classes.newer_than_pcre2.add(cp);
+    }
   }
-  return false;
+  if (expected != 0x110000) throw std::runtime_error("the reference's Unicode categories stop before U+10FFFF");
+  return classes;
 }
 
-// Text with characters from kAssignedAfterUnicode14 between words and punctuation: the cases
-// where Hearth and a reference on a newer Unicode may differ (reported, not required to match).
-inline std::vector<std::string> newer_unicode_inputs(std::mt19937_64& rng, size_t count) {
-  static constexpr const char* kAround[] = {"word", " ", "_p", ".", "!", "42", "\xE4\xB8\xAD", "\n", "'s"};
-  std::uniform_int_distribution<size_t> range(0, std::size(kAssignedAfterUnicode14) - 1), around(0, std::size(kAround) - 1);
+// Each code point of `pool` (all of them, in order, or `count` drawn at random when count > 0)
+// between pieces of words, digits, punctuation, spaces and newlines, 16 to an input: the
+// contexts in which a pre-tokenizer's classes of letters, digits, marks, punctuation, symbols
+// and whitespace decide where a word ends.
+inline std::vector<std::string> code_points_in_context(std::mt19937_64& rng, const CodePointPool& pool, size_t count = 0) {
+  static constexpr const char* kAround[] = {"word", " ", "_p", ".", "!", "42", "7", "\xE4\xB8\xAD", "\n", "'s",
+                                            "A",    "a", "  ", "\xCC\x81", "\xD9\xA1", ""};
+  std::uniform_int_distribution<size_t> around(0, std::size(kAround) - 1);
+  std::bernoulli_distribution twice(0.2);
+  std::vector<uint32_t> code_points;
+  if (count == 0) {
+    code_points = pool.all();
+  } else if (!pool.empty()) {
+    for (size_t i = 0; i < count; ++i) code_points.push_back(pool.pick_spread(rng));
+  }
   std::vector<std::string> inputs;
-  for (size_t i = 0; i < count; ++i) {
+  for (size_t i = 0; i < code_points.size(); i += 16) {
     std::string s;
-    for (int n = 0; n < 6; ++n) {
-      const auto [lo, hi] = kAssignedAfterUnicode14[range(rng)];
+    for (size_t j = i; j < std::min(code_points.size(), i + 16); ++j) {
       s += kAround[around(rng)];
-      utf8::append_codepoint(s, std::uniform_int_distribution<uint32_t>(lo, hi)(rng));
+      utf8::append_codepoint(s, code_points[j]);
+      if (twice(rng)) utf8::append_codepoint(s, code_points[j]);
       s += kAround[around(rng)];
     }
     inputs.push_back(s);
@@ -135,29 +209,40 @@ inline std::vector<std::string> newer_unicode_inputs(std::mt19937_64& rng, size_
   return inputs;
 }
 
-// Random code points, half from common scripts, half from anywhere in U+0000..U+10FFFF (no
-// surrogates, nothing from kAssignedAfterUnicode14); NUL excluded (a C string boundary in some
-// tools).
-inline std::vector<std::string> random_utf8_inputs(std::mt19937_64& rng, size_t count) {
+// A few characters of Unicode 15.0 in plain sentences (what a user would type): hearts and a
+// face (emoji 15), a CJK Extension H ideograph, Kawi letters and a digit, and a Devanagari
+// Extension-A sign.
+inline std::vector<std::string> unicode15_sentences() {
+  return {
+      "I love you \xF0\x9F\xA9\xB5\xF0\x9F\xA9\xB6\xF0\x9F\xA9\xB7!",                   // U+1FA75..U+1FA77
+      "so shocked\xF0\x9F\xAB\xA8 'really'\xF0\x9F\xAB\xA8\xF0\x9F\xAB\xA8",             // U+1FAE8
+      "\xE4\xB8\xAD\xF0\xB1\x8D\x90\xF0\xB1\x8D\x91\xE6\x96\x87 x\xF0\xB1\x8D\x90y",     // U+31350, U+31351
+      "Kawi: \xF0\x91\xBC\x84\xF0\x91\xBC\x92\xF0\x91\xBD\x91\xF0\x91\xBD\x92 done",     // U+11F04, U+11F12, U+11F51, U+11F52
+      "a\xF0\x91\xBC\x80" "b \xF0\x9F\xA9\xB7" "123\xF0\x91\xBD\x93" "4",              // U+11F00, U+1FA77, U+11F53
+  };
+}
+
+// Random inputs of 1 to 120 code points: 70% from common scripts, 30% from all of `assigned`
+// (half uniform over code points, half spread over runs of one category). Every code point is
+// one that `assigned` has: the reference runtime assigns it, and no surrogate or noncharacter.
+inline std::vector<std::string> random_utf8_inputs(std::mt19937_64& rng, size_t count, const CodePointPool& assigned) {
   static constexpr std::pair<uint32_t, uint32_t> kRanges[] = {
       {0x20, 0x7E}, {0x20, 0x7E}, {0xA0, 0x24F}, {0x300, 0x36F}, {0x370, 0x52F}, {0x590, 0x6FF}, {0x900, 0x97F},
       {0xE00, 0xE7F}, {0x1100, 0x11FF}, {0x2000, 0x206F}, {0x3000, 0x30FF}, {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3},
       {0xFF00, 0xFFEF}, {0x1F300, 0x1FAFF}, {0x9, 0xD}};
   std::uniform_int_distribution<size_t> range(0, std::size(kRanges) - 1), length(1, 120);
-  std::uniform_int_distribution<uint32_t> any(1, 0x10FFFF);
-  std::bernoulli_distribution anywhere(0.3);
+  std::bernoulli_distribution anywhere(0.3), uniform(0.5);
   std::vector<std::string> inputs;
   for (size_t i = 0; i < count; ++i) {
     std::string s;
     for (size_t n = length(rng); n > 0; --n) {
       uint32_t cp;
       if (anywhere(rng)) {
-        do cp = any(rng);
-        while ((cp >= 0xD800 && cp <= 0xDFFF) || assigned_after_unicode14(cp));
+        cp = uniform(rng) ? assigned.pick_uniform(rng) : assigned.pick_spread(rng);
       } else {
         const auto [lo, hi] = kRanges[range(rng)];
         do cp = std::uniform_int_distribution<uint32_t>(lo, hi)(rng);
-        while (assigned_after_unicode14(cp));
+        while (!assigned.contains(cp));
       }
       utf8::append_codepoint(s, cp);
     }

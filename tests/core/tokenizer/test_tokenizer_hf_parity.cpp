@@ -3,6 +3,12 @@
 // (tests/npm/tokenize_reference.mjs, run by node), and decoding the reference ids must give the
 // reference's text. Llama 2's SentencePiece .model is checked against python3-sentencepiece.
 //
+// The random inputs draw from every code point that the reference runtime assigns (node's own
+// Unicode tables, tests/npm/unicode_categories.mjs), and every character that PCRE2's tables
+// predate (Hearth's pre-tokenizer hands those to ICU) is checked in context. Characters that the
+// reference knows and Hearth's ICU does not (node 20 has Unicode 17, Debian 12's ICU 15.0) can
+// only differ: they make a corpus of their own that is reported, not required.
+//
 // Slots: parity (CI, label cpu: every 4th 2 KB chunk of War and Peace plus all the other sets),
 // war_and_peace_full and sentencepiece_model_full (label slow: every chunk, all families).
 #include <QStandardPaths>
@@ -13,6 +19,7 @@
 
 #include "core/gguf/gguf_file.h"
 #include "core/tokenizer/tokenizer_import.h"
+#include "core/tokenizer/unicode_data.h"
 #include "core/tokenizer/utf8.h"
 #include "tests/core/tokenizer/hf_parity_corpora.h"
 #include "tests/core/tokenizer/tokenizer_test_support.h"
@@ -30,7 +37,7 @@ std::string package_dir(const std::string& family) {
 struct Corpus {
   std::string name;
   std::vector<std::string> inputs;
-  bool required = true;  // false: differences are reported, not failed (see newer_unicode_inputs)
+  bool required = true;  // false: differences are reported, not failed (beyond Hearth's Unicode tables)
 };
 
 struct Reference {
@@ -63,6 +70,27 @@ Reference run_node_reference(const QString& node, const std::string& model_dir, 
     ref.decoded.push_back(tab == std::string::npos ? std::string() : test::from_hex(line.substr(tab + 1)));
   }
   return ref;
+}
+
+// Runs tests/npm/unicode_categories.mjs and sorts the code points by what node and Hearth's
+// tables say. Throws when node fails.
+test::CodePointClasses reference_code_point_classes(const QString& node) {
+  QTemporaryDir dir;
+  const std::string out_path = dir.path().toStdString() + "/categories.txt";
+  QProcess process;
+  process.setProcessChannelMode(QProcess::MergedChannels);
+  process.start(node, {QString::fromStdString(kNpmDir + "/unicode_categories.mjs"), QString::fromStdString(out_path)});
+  if (!process.waitForStarted(20000) || !process.waitForFinished(300000) || process.exitCode() != 0) {
+    throw std::runtime_error("unicode_categories.mjs failed: " + process.readAll().toStdString());
+  }
+  const unicode::Version pcre2 = unicode::pcre2_version();
+  // Without ICU, Hearth's only tables are PCRE2's; then take the reference's word for every
+  // category, so that the differences show up as failures.
+  const bool icu = unicode::icu_available();
+  return test::classify_code_points(
+      test::read_lines(out_path),
+      [&](uint32_t cp, std::string_view reference) { return !icu || unicode::general_category(cp) == reference; },
+      [&](uint32_t cp) { return unicode::age(cp) > pcre2; });
 }
 
 // The convert-tokenizer path: import, write the GGUF bytes, read them back.
@@ -133,6 +161,7 @@ class TestTokenizerHfParity : public QObject {
   QString node_;
   uint64_t seed_ = 0;
   std::string corpus_text_;
+  test::CodePointClasses code_points_;
 
   std::vector<Corpus> corpora(size_t war_and_peace_stride, bool only_war_and_peace) {
     std::vector<Corpus> all;
@@ -142,8 +171,11 @@ class TestTokenizerHfParity : public QObject {
     all.push_back({"multilingual", test::multilingual_inputs()});
     all.push_back({"code", test::code_inputs()});
     all.push_back({"whitespace-digits", test::whitespace_digit_inputs(rng, 150)});
-    all.push_back({"random-utf8", test::random_utf8_inputs(rng, 300)});
-    all.push_back({"newer-unicode", test::newer_unicode_inputs(rng, 60), false});
+    all.push_back({"random-utf8", test::random_utf8_inputs(rng, 300, code_points_.assigned)});
+    Corpus newer{"newer-than-pcre2", test::unicode15_sentences()};
+    for (std::string& input : test::code_points_in_context(rng, code_points_.newer_than_pcre2)) newer.inputs.push_back(std::move(input));
+    all.push_back(std::move(newer));
+    all.push_back({"beyond-hearth", test::code_points_in_context(rng, code_points_.beyond_hearth, 960), false});
     return all;
   }
 
@@ -244,6 +276,18 @@ class TestTokenizerHfParity : public QObject {
       corpus_text_ = test::read_file(corpus_path);
     } else {
       qWarning("%s is missing: the war-and-peace corpus is left out", corpus_path.c_str());
+    }
+    code_points_ = reference_code_point_classes(node_);
+    qInfo("Unicode: reference (node) %s, Hearth's ICU %s, PCRE2 %s", code_points_.reference_version.c_str(),
+          unicode::icu_version().to_string().c_str(), unicode::pcre2_version().to_string().c_str());
+    qInfo("code points: %llu assigned alike (random inputs draw from them), %llu of them newer than PCRE2's tables "
+          "(all checked), %llu in %zu runs assigned differently by the reference (beyond Hearth's tables: not required)",
+          static_cast<unsigned long long>(code_points_.assigned.size()),
+          static_cast<unsigned long long>(code_points_.newer_than_pcre2.size()),
+          static_cast<unsigned long long>(code_points_.beyond_hearth.size()), code_points_.beyond_hearth.runs.size());
+    QVERIFY2(code_points_.assigned.size() > 100000, "the reference's Unicode categories look wrong");
+    if (unicode::icu_available() && unicode::icu_version() > unicode::pcre2_version()) {
+      QVERIFY2(!code_points_.newer_than_pcre2.empty(), "ICU's tables are newer than PCRE2's, yet no character is");
     }
     seed_ = std::random_device{}();
     qInfo("seed %llu", static_cast<unsigned long long>(seed_));

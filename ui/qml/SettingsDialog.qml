@@ -1,0 +1,222 @@
+// Settings (Ctrl+,): the model, this conversation's system prompt, sampling, context, look.
+// Controls write straight into app.settings, which saves them.
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
+import Hearth
+
+Dialog {
+    id: root
+    required property AppController app
+    readonly property SettingsModel settings: app.settings
+
+    objectName: "settingsDialog"
+    title: qsTr("Settings")
+    modal: true
+    footer: DialogButtonBox {
+        Button {
+            text: qsTr("Close")
+            DialogButtonBox.buttonRole: DialogButtonBox.RejectRole
+            Accessible.name: qsTr("Close settings")
+        }
+    }
+    width: Math.min(620, parent ? parent.width - 40 : 620)
+    height: Math.min(640, parent ? parent.height - 40 : 640)
+
+    ScrollView {
+        id: scroll
+        anchors.fill: parent
+        contentWidth: availableWidth
+        ScrollBar.vertical: ScrollBar { Accessible.name: qsTr("Scroll settings") }
+        ScrollBar.horizontal: ScrollBar { policy: ScrollBar.AlwaysOff; Accessible.name: qsTr("Scroll settings sideways") }
+
+        GridLayout {
+            width: scroll.availableWidth
+            columns: 2
+            columnSpacing: 12
+            rowSpacing: 6
+
+            Label { text: qsTr("Model"); font.bold: true; Layout.columnSpan: 2 }
+            Label { text: qsTr("File") }
+            Label {
+                text: root.app.models.path.length > 0 ? root.app.models.path : qsTr("none")
+                elide: Text.ElideMiddle
+                Layout.fillWidth: true
+            }
+            Label { text: qsTr("State") }
+            RowLayout {
+                Layout.fillWidth: true
+                Label { text: root.app.models.state }
+                ProgressBar {
+                    visible: root.app.models.state === "loading"
+                    value: root.app.models.progress
+                    Layout.fillWidth: true
+                    Accessible.name: qsTr("Model loading progress")
+                }
+            }
+            Label { text: qsTr("About") }
+            Label {
+                objectName: "modelInfoLabel"
+                readonly property var info: root.app.models.info
+                text: info.error !== undefined ? qsTr("Cannot read: %1").arg(info.error)
+                    : info.architecture === undefined ? "…"
+                    : qsTr("%1 · %2 parameters · %3 · trained context %4 · %5 · chat template: %6")
+                        .arg(info.name.length > 0 ? info.name + " (" + info.architecture + ")" : info.architecture)
+                        .arg(info.parameters).arg(info.quantization).arg(info.contextLength)
+                        .arg(info.fileSize).arg(info.chatTemplate ? qsTr("yes") : qsTr("built-in"))
+                wrapMode: Text.Wrap
+                Layout.fillWidth: true
+                Accessible.name: qsTr("Model information: %1").arg(text)
+            }
+            Label { text: qsTr("Device") }
+            Label {
+                text: root.app.models.deviceReason.length > 0 ? root.app.models.deviceReason : root.app.engine.device
+                wrapMode: Text.Wrap
+                Layout.fillWidth: true
+            }
+            Label { text: qsTr("Open GGUF") }
+            RowLayout {
+                Layout.fillWidth: true
+                ComboBox {
+                    id: modelPath
+                    editable: true
+                    model: root.app.models.recentModels
+                    Layout.fillWidth: true
+                    Accessible.name: qsTr("Model file path")
+                }
+                Button {
+                    text: qsTr("Load")
+                    Accessible.name: qsTr("Load model")
+                    onClicked: root.app.models.load(modelPath.editText)
+                }
+                Button {
+                    text: qsTr("Unload")
+                    enabled: root.app.models.ready
+                    Accessible.name: qsTr("Unload model")
+                    onClicked: root.app.models.unload()
+                }
+            }
+
+            Label { text: qsTr("This conversation"); font.bold: true; Layout.columnSpan: 2 }
+            Label { text: qsTr("System prompt") }
+            TextArea {
+                Layout.fillWidth: true
+                wrapMode: TextEdit.Wrap
+                text: root.app.chat.systemPrompt
+                placeholderText: qsTr("Always kept, also when the context is full")
+                Accessible.name: qsTr("System prompt")
+                onEditingFinished: root.app.chat.systemPrompt = text
+            }
+
+            Label { text: qsTr("Sampling"); font.bold: true; Layout.columnSpan: 2 }
+            Label { text: qsTr("Temperature %1").arg(root.settings.temperature.toFixed(2)) }
+            Slider {
+                objectName: "temperatureSlider"
+                from: 0; to: 2; stepSize: 0.05
+                value: root.settings.temperature
+                Layout.fillWidth: true
+                Accessible.name: qsTr("Temperature")
+                onMoved: root.settings.temperature = value
+            }
+            Label { text: qsTr("Top-p %1").arg(root.settings.topP.toFixed(2)) }
+            Slider {
+                from: 0; to: 1; stepSize: 0.01
+                value: root.settings.topP
+                Layout.fillWidth: true
+                Accessible.name: qsTr("Top-p")
+                onMoved: root.settings.topP = value
+            }
+            Label { text: qsTr("Min-p %1").arg(root.settings.minP.toFixed(2)) }
+            Slider {
+                from: 0; to: 1; stepSize: 0.01
+                value: root.settings.minP
+                Layout.fillWidth: true
+                Accessible.name: qsTr("Min-p")
+                onMoved: root.settings.minP = value
+            }
+            Label { text: qsTr("Repeat penalty %1").arg(root.settings.repeatPenalty.toFixed(2)) }
+            Slider {
+                from: 1; to: 2; stepSize: 0.01
+                value: root.settings.repeatPenalty
+                Layout.fillWidth: true
+                Accessible.name: qsTr("Repeat penalty")
+                onMoved: root.settings.repeatPenalty = value
+            }
+            Label { text: qsTr("Top-k (0: off)") }
+            SpinBox {
+                from: 0; to: 1000
+                value: root.settings.topK
+                editable: true
+                Accessible.name: qsTr("Top-k")
+                onValueModified: root.settings.topK = value
+            }
+            Label { text: qsTr("Seed (0: random)") }
+            SpinBox {
+                from: 0; to: 2147483647
+                value: root.settings.seed
+                editable: true
+                Accessible.name: qsTr("Seed")
+                onValueModified: root.settings.seed = value
+            }
+            Label { text: qsTr("Reply length (tokens)") }
+            SpinBox {
+                from: 1; to: 32768
+                value: root.settings.maxTokens
+                editable: true
+                Accessible.name: qsTr("Maximum reply tokens")
+                onValueModified: root.settings.maxTokens = value
+            }
+
+            Label { text: qsTr("Context"); font.bold: true; Layout.columnSpan: 2 }
+            Label { text: qsTr("Length (0: model default; next load)") }
+            SpinBox {
+                from: 0; to: 1048576; stepSize: 512
+                value: root.settings.contextLength
+                editable: true
+                Accessible.name: qsTr("Context length")
+                onValueModified: root.settings.contextLength = value
+            }
+            Label { text: qsTr("When full") }
+            ComboBox {
+                textRole: "text"
+                valueRole: "value"
+                model: [
+                    { value: "truncate", text: qsTr("Drop the oldest turns (keep the system prompt)") },
+                    { value: "error", text: qsTr("Stop with an error") }
+                ]
+                currentIndex: root.settings.overflowPolicy === "error" ? 1 : 0
+                Layout.fillWidth: true
+                Accessible.name: qsTr("Context overflow policy")
+                onActivated: root.settings.overflowPolicy = currentValue
+            }
+
+            Label { text: qsTr("Look"); font.bold: true; Layout.columnSpan: 2 }
+            Label { text: qsTr("Theme") }
+            ComboBox {
+                textRole: "text"
+                valueRole: "value"
+                model: [
+                    { value: "system", text: qsTr("System") },
+                    { value: "light", text: qsTr("Light") },
+                    { value: "dark", text: qsTr("Dark") }
+                ]
+                currentIndex: root.settings.theme === "dark" ? 2 : root.settings.theme === "light" ? 1 : 0
+                Accessible.name: qsTr("Theme")
+                onActivated: root.settings.theme = currentValue
+            }
+            Label { text: qsTr("Font size") }
+            SpinBox {
+                from: 6; to: 32
+                value: root.settings.fontSize
+                Accessible.name: qsTr("Font size")
+                onValueModified: root.settings.fontSize = value
+            }
+            Item { Layout.fillWidth: true }
+            Button {
+                text: qsTr("Reset to defaults")
+                Accessible.name: qsTr("Reset settings to defaults")
+                onClicked: root.settings.resetToDefaults()
+            }
+        }
+    }
+}
