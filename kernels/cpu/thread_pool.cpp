@@ -19,6 +19,8 @@ namespace {
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(2000);
 // Chunks per thread: enough to balance uneven progress, few enough to keep per-chunk cost small.
 constexpr int64_t kChunksPerThread = 8;
+// A claim word whose chunk index is past every job's chunk count: nothing can be claimed.
+constexpr uint64_t kClaimClosed = 0xFFFFFFFFu;
 
 // Chunk `index` of an even split of [0, n) into `parts` pieces.
 std::pair<int64_t, int64_t> chunk(int64_t n, int64_t parts, int64_t index) {
@@ -65,6 +67,13 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   const int64_t n_chunks = std::min<int64_t>(n, kChunksPerThread * n_threads_);
   const uint64_t generation = ++last_generation_;
+  // Close the claim word first, before any field of the new job is written. A worker still in
+  // run_chunks() for the previous job may hold that job's last claim word; if it read the new
+  // n_chunks_ it would see room for one more chunk, and its compare-exchange against the old word
+  // must then fail. Without this it could claim (and count) a chunk of the new job before the
+  // job's claim word was published: done_chunks_ then overshoots n_chunks and the caller waits
+  // forever (seen as a whole-engine stall under heavy CPU load).
+  claim_.store(((generation & 0xFFFFFFFFu) << 32) | kClaimClosed, std::memory_order_seq_cst);
   job_ = &fn;
   job_n_.store(n, std::memory_order_relaxed);
   n_chunks_.store(n_chunks, std::memory_order_relaxed);
