@@ -25,6 +25,7 @@
 #include "core/model/loaded_model.h"
 #include "core/model/synth_model.h"
 #include "kernels/cpu/thread_pool.h"
+#include "core/kv/prefix_hash.h"
 #include "storage/sqlite_kv_store.h"
 
 using namespace hearth;
@@ -32,19 +33,6 @@ using namespace hearth;
 namespace {
 
 const char* kStories = HEARTH_SOURCE_DIR "/resources/models/stories260K.gguf";
-
-uint64_t test_chain_hash(uint64_t parent, std::span<const TokenId> tokens) {
-  uint64_t h = 1469598103934665603ull ^ parent;
-  auto mix = [&](uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xff;
-      h *= 1099511628211ull;
-    }
-  };
-  mix(parent);
-  for (TokenId t : tokens) mix(static_cast<uint32_t>(t));
-  return h ? h : 1;
-}
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double worst = 0;
@@ -123,7 +111,7 @@ class TestCudaKvRestore : public QObject {
           KvBlockRecord r;
           r.tokens.assign(head.begin() + b * geometry.block_tokens, head.begin() + (b + 1) * geometry.block_tokens);
           r.parent_hash = parent;
-          r.chain_hash = test_chain_hash(parent, r.tokens);
+          r.chain_hash = chain_hash(fingerprint_seed(fingerprint), parent, r.tokens);
           r.data.resize(static_cast<size_t>(geometry.block_bytes()));
           first->read_kv_block(static_cast<int32_t>(b), r.data);
           parent = r.chain_hash;

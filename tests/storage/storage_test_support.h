@@ -3,6 +3,8 @@
 // conversation trees.
 #include <QTemporaryDir>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -12,6 +14,14 @@
 #include "storage/conversation_store.h"
 
 namespace hearth::test {
+
+// Largest |a - b| relative to the largest |b| (logits compared against a reference row set).
+inline double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0, scale = 1e-6;
+  for (float v : b) scale = std::max(scale, double(std::abs(v)));
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(double(a[i]) - b[i]) / scale);
+  return worst;
+}
 
 struct TempDatabase {
   QTemporaryDir dir;

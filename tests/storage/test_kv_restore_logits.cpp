@@ -14,34 +14,16 @@
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/gguf/gguf_file.h"
+#include "core/kv/prefix_hash.h"
 #include "storage/sqlite_kv_store.h"
+#include "tests/storage/storage_test_support.h"
 
 using namespace hearth;
+using hearth::test::max_rel_diff;
 
 namespace {
 
 const char* kModel = HEARTH_SOURCE_DIR "/resources/models/stories260K.gguf";
-
-// A test-local chain hash (FNV-1a over parent hash and tokens); the store treats it as opaque.
-uint64_t chain_hash(uint64_t parent, std::span<const TokenId> tokens) {
-  uint64_t h = 1469598103934665603ull ^ parent;
-  auto mix = [&](uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xff;
-      h *= 1099511628211ull;
-    }
-  };
-  mix(parent);
-  for (TokenId t : tokens) mix(static_cast<uint32_t>(t));
-  return h ? h : 1;
-}
-
-double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double worst = 0, scale = 1e-6;
-  for (float v : b) scale = std::max(scale, double(std::abs(v)));
-  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(double(a[i]) - b[i]) / scale);
-  return worst;
-}
 
 }  // namespace
 
@@ -83,7 +65,7 @@ class TestKvRestoreLogits : public QObject {
         KvBlockRecord r;
         r.tokens.assign(head.begin() + b * geometry.block_tokens, head.begin() + (b + 1) * geometry.block_tokens);
         r.parent_hash = parent;
-        r.chain_hash = chain_hash(parent, r.tokens);
+        r.chain_hash = chain_hash(fingerprint_seed(fingerprint), parent, r.tokens);
         r.data.resize(static_cast<size_t>(geometry.block_bytes()));
         first.read_kv_block(static_cast<int32_t>(b), r.data);
         parent = r.chain_hash;

@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <future>
 #include <map>
 #include <mutex>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,13 @@
 namespace hearth::test {
 
 // True when `s` is well-formed UTF-8 (whole characters only).
+// A fresh random seed per run, printed so a failure can be repeated.
+inline uint64_t fresh_seed(const char* what) {
+  const uint64_t seed = std::random_device{}();
+  std::printf("%s: seed %llu\n", what, static_cast<unsigned long long>(seed));
+  return seed;
+}
+
 inline bool valid_utf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {

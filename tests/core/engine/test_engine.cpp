@@ -56,12 +56,6 @@ std::vector<TokenId> random_prompt(std::mt19937_64& rng, int64_t n) {
   return p;
 }
 
-uint64_t fresh_seed(const char* what) {
-  const uint64_t seed = std::random_device{}();
-  std::printf("%s: seed %llu\n", what, static_cast<unsigned long long>(seed));
-  return seed;
-}
-
 // An in-memory KvStore that checks what the engine hands it.
 class MemoryKvStore final : public KvStore {
  public:

@@ -30,12 +30,6 @@ namespace {
 
 const std::string kModel = HEARTH_SOURCE_DIR "/resources/models/stories260K.gguf";
 
-uint64_t fresh_seed(const char* what) {
-  const uint64_t seed = std::random_device{}();
-  std::printf("%s: seed %llu\n", what, static_cast<unsigned long long>(seed));
-  return seed;
-}
-
 // A draft "model": the fake backend's logits plus a deterministic perturbation of each value
 // (so its greedy choice agrees with the target's only most of the time), or - with noise 0 -
 // exactly the target.
