@@ -6,6 +6,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <bit>
 #include <atomic>
 #include <charconv>
 #include <cstring>
@@ -48,16 +49,9 @@ CREATE INDEX kv_blocks_by_group_use ON kv_blocks(group_name, last_used);
 )sql"},
 };
 
-int64_t as_i64(uint64_t v) {
-  int64_t out;
-  std::memcpy(&out, &v, sizeof out);
-  return out;
-}
-uint64_t as_u64(int64_t v) {
-  uint64_t out;
-  std::memcpy(&out, &v, sizeof out);
-  return out;
-}
+// SQLite integers are signed; hashes keep their 64 bits.
+int64_t as_i64(uint64_t v) { return std::bit_cast<int64_t>(v); }
+uint64_t as_u64(int64_t v) { return std::bit_cast<uint64_t>(v); }
 
 // Bytes of one block of `g`, or nullopt when the geometry is nonsense or overflows.
 std::optional<int64_t> checked_block_bytes(const KvGeometry& g) {

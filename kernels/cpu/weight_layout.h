@@ -64,7 +64,8 @@ constexpr bool supports_interleaved(DType type) {
   return type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q6_K;
 }
 
-// Whether ResidentWeights repacks matrices of this type at load. Q6_K is left row-major: its
+// Whether ResidentWeights repacks matrices of this type at load (a subset of
+// supports_interleaved). Q6_K is left row-major: its
 // group kernel is faster on cache-resident data (36 vs 25 GB/s per core) but streams weights from
 // DRAM at only 8-16 GB/s (1-2 threads) where the row kernel reaches 23-35, and decode reads
 // every weight from DRAM (bench/RESULTS.md, 2026-11-27).

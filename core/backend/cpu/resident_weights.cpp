@@ -78,7 +78,7 @@ ResidentWeights::ResidentWeights(const ModelWeights& source, kernels::cpu::Threa
   std::vector<bool> repack(list.size(), false);
   for (size_t i = tied ? 0 : 1; i < list.size(); ++i) {
     const MatrixView& m = *list[i];
-    repack[i] = interleave_rows && m.layout == kc::WeightLayout::kRowMajor && kc::supports_interleaved(m.type) && kc::repack_at_load(m.type) &&
+    repack[i] = interleave_rows && m.layout == kc::WeightLayout::kRowMajor && kc::repack_at_load(m.type) &&
                 m.n_rows >= kc::kInterleaveRows;
   }
   // Copy in parallel, in pieces of about 4 MiB, so the pages are first touched by the threads
