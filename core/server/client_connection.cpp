@@ -21,27 +21,36 @@ int port_of(const sockaddr_storage& a) {
   return -1;
 }
 
-}  // namespace
-
-ClientConnection::ClientConnection(const httplib::Request& req) {
-  if (req.remote_port <= 0 || req.local_port <= 0) return;
+// Calls fn(fd) for every descriptor this process has open (from /proc/self/fd); httplib 0.11 does
+// not hand out its sockets, so they are found by their addresses.
+template <class Fn>
+void for_each_open_fd(Fn&& fn) {
   DIR* dir = ::opendir("/proc/self/fd");
   if (!dir) return;
-  int match = -1, matches = 0;
   while (const dirent* e = ::readdir(dir)) {
     char* end = nullptr;
     const long fd = std::strtol(e->d_name, &end, 10);
     if (end == e->d_name || *end != '\0' || fd < 0 || fd == ::dirfd(dir)) continue;
-    sockaddr_storage peer{}, local{};
-    socklen_t peer_len = sizeof peer, local_len = sizeof local;
-    if (::getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) continue;
-    if (::getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_len) != 0) continue;
-    if (port_of(peer) == req.remote_port && port_of(local) == req.local_port) {
-      match = static_cast<int>(fd);
-      ++matches;
-    }
+    fn(static_cast<int>(fd));
   }
   ::closedir(dir);
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(const httplib::Request& req) {
+  if (req.remote_port <= 0 || req.local_port <= 0) return;
+  int match = -1, matches = 0;
+  for_each_open_fd([&](int fd) {
+    sockaddr_storage peer{}, local{};
+    socklen_t peer_len = sizeof peer, local_len = sizeof local;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) return;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) return;
+    if (port_of(peer) == req.remote_port && port_of(local) == req.local_port) {
+      match = fd;
+      ++matches;
+    }
+  });
   if (matches == 1) fd_ = match;
 }
 
@@ -57,22 +66,16 @@ bool ClientConnection::gone() const {
 }
 
 bool raise_listen_backlog(int port, int backlog) {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (!dir) return false;
   bool raised = false;
-  while (const dirent* e = ::readdir(dir)) {
-    char* end = nullptr;
-    const long fd = std::strtol(e->d_name, &end, 10);
-    if (end == e->d_name || *end != '\0' || fd < 0 || fd == ::dirfd(dir)) continue;
+  for_each_open_fd([&](int fd) {
     int listening = 0;
     socklen_t len = sizeof listening;
-    if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) return;
     sockaddr_storage local{};
     socklen_t local_len = sizeof local;
-    if (::getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_len) != 0 || port_of(local) != port) continue;
-    raised = ::listen(static_cast<int>(fd), backlog) == 0 || raised;
-  }
-  ::closedir(dir);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 || port_of(local) != port) return;
+    raised = ::listen(fd, backlog) == 0 || raised;
+  });
   return raised;
 }
 
