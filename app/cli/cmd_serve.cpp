@@ -7,17 +7,16 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <pthread.h>
 #include <thread>
 
 #include "app/cli/bench_streams.h"
 #include "app/cli/commands.h"
 #include "app/cli/model_options.h"
 #include "core/common/error.h"
+#include "core/common/stop_signals.h"
 #include "core/engine/engine.h"
 #include "core/model/loaded_model.h"
 #include "core/server/http_server.h"
@@ -46,12 +45,8 @@ int64_t model_file_time(const std::string& path) {
 
 int run_serve(ServeOptions& o) {
   // Signals are taken by a waiting thread, not a handler: blocked here, before any thread starts,
-  // so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // so every thread inherits the mask (Windows: Ctrl+C / Ctrl+Break / console close).
+  StopSignals signals;
 
   std::unique_ptr<SqliteKvStore> kv_store;
   if (!o.db_path.empty()) kv_store = std::make_unique<SqliteKvStore>(o.db_path);
@@ -80,8 +75,7 @@ int run_serve(ServeOptions& o) {
   server::HttpServer http(engine, so);
   const int port = http.bind();
   std::thread stopper([&] {
-    int signal = 0;
-    sigwait(&signals, &signal);
+    const int signal = signals.wait();
     spdlog::info("serve: signal {}, stopping", signal);
     http.stop();
   });
@@ -89,7 +83,7 @@ int run_serve(ServeOptions& o) {
   std::fflush(stdout);
   spdlog::info("serve: {} on http://{}:{}, {} parallel sequences, {} HTTP threads", so.model_id, so.host, port, o.parallel, so.http_threads);
   http.run();
-  pthread_kill(stopper.native_handle(), SIGTERM);  // wakes the waiter if run() ended on its own
+  signals.interrupt(stopper);  // wakes the waiter if run() ended on its own
   stopper.join();
   return 0;
 }

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   using namespace hearth;
   CLI::App app{"Hearth: run LLMs locally on your GPU or CPU", "hearth-cli"};
   app.set_version_flag("--version", std::string(kName) + " " + kVersion);
+  // On Windows CLI11 would read "/path/model.gguf" as a "/option"; Hearth's options are GNU-style everywhere.
+  app.allow_windows_style_options(false);
   app.require_subcommand(1);
   app.fallthrough();  // --log-level may come after the subcommand too
   LogConfig log;

@@ -5,13 +5,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/common/executable_path.h"
+
 namespace hearth::cli {
 
 std::string bundled_model_path() {
   const std::filesystem::path name = "stories260K.gguf";
   std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
+  const auto exe = executable_path();  // /proc/self/exe or GetModuleFileNameW
+  if (!exe.empty()) {
     const auto installed = exe.parent_path() / ".." / "share" / "hearth" / "models" / name;
     if (std::filesystem::is_regular_file(installed, ec)) return installed.lexically_normal().string();
   }

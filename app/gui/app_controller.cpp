@@ -5,6 +5,7 @@
 #include <QQmlEngine>
 #include <spdlog/spdlog.h>
 
+#include "hearth/version.h"
 #include "storage/sqlite_kv_store.h"
 
 namespace hearth {
@@ -14,6 +15,7 @@ EngineOptions engine_options(const GuiConfig& config) {
   EngineOptions o;
   o.backend.n_threads = config.n_threads;
   o.max_running = 4;  // one chat plus regenerations left behind; the GUI is one user
+  o.backend_factory = config.backend_factory;  // empty outside tests
   return o;
 }
 
@@ -24,12 +26,20 @@ AppController::AppController(GuiConfig config, QObject* parent) : QObject(parent
   engine_ = std::make_unique<EngineHost>(engine_options(config_));
   settings_ = std::make_unique<SettingsModel>(*storage_);
   models_ = std::make_unique<ModelManager>(*engine_, *storage_, *settings_);
+  downloads_ = std::make_unique<DownloadManager>(QString::fromStdString((config_.data_dir / "models").string()),
+                                                 DownloadPolicy{}, bundled_model_catalog());
+  QQmlEngine::setObjectOwnership(downloads_.get(), QQmlEngine::CppOwnership);
   conversations_ = std::make_unique<ConversationListModel>(*storage_);
   chat_ = std::make_unique<ChatSession>(*engine_, *storage_, *settings_, *models_);
+  transfer_ = std::make_unique<ConversationTransfer>(*storage_);
+  presets_ = std::make_unique<PresetListModel>(*storage_, *settings_, *chat_);
+  api_server_ = std::make_unique<ApiServerHost>(*engine_, *models_, *settings_);
   // QML must never take ownership of these (they are owned here).
   for (QObject* o : {static_cast<QObject*>(engine_.get()), static_cast<QObject*>(settings_.get()),
                      static_cast<QObject*>(models_.get()), static_cast<QObject*>(conversations_.get()),
-                     static_cast<QObject*>(chat_.get()), static_cast<QObject*>(chat_->messages())}) {
+                     static_cast<QObject*>(chat_.get()), static_cast<QObject*>(chat_->messages()),
+                     static_cast<QObject*>(transfer_.get()), static_cast<QObject*>(presets_.get()),
+                     static_cast<QObject*>(api_server_.get())}) {
     QQmlEngine::setObjectOwnership(o, QQmlEngine::CppOwnership);
   }
 
@@ -39,6 +49,13 @@ AppController::AppController(GuiConfig config, QObject* parent) : QObject(parent
   });
   connect(chat_.get(), &ChatSession::conversationsTouched, conversations_.get(), &ConversationListModel::refresh);
   connect(conversations_.get(), &ConversationListModel::removed, chat_.get(), &ChatSession::forget);
+  connect(transfer_.get(), &ConversationTransfer::imported, this, [this](qint64 id) {
+    conversations_->refresh();
+    chat_->open(id);
+  });
+  // The draft model (speculative decoding) is loaded with the next model load.
+  auto apply_draft = [this] { engine_->set_draft_model_path(settings_->draft_model_path()); };
+  connect(settings_.get(), &SettingsModel::changed, this, apply_draft);
 
   // The persistent prefix cache (kv-cache.db beside hearth.db), opened on the worker thread; the
   // engine runs without it when it cannot be opened. Posted first, so it is set before the
@@ -61,10 +78,14 @@ AppController::AppController(GuiConfig config, QObject* parent) : QObject(parent
   }, Qt::SingleShotConnection);
   settings_->load();
   conversations_->refresh();
+  presets_->refresh();
   chat_->restore_last();
 }
 
 AppController::~AppController() {
+  api_server_.reset();  // stops serving before anything it uses goes
+  presets_.reset();
+  transfer_.reset();
   chat_.reset();
   conversations_.reset();
   models_.reset();
@@ -76,6 +97,8 @@ AppController::~AppController() {
   engine_.reset();
   storage_.reset();    // runs what was posted, closes the database
 }
+
+QString AppController::version() { return QString::fromLatin1(kVersion); }
 
 void AppController::copyText(const QString& text) {
   if (auto* clipboard = QGuiApplication::clipboard()) clipboard->setText(text);

@@ -12,11 +12,15 @@
 #include <QString>
 #include <memory>
 
+#include "app/gui/api_server_host.h"
 #include "app/gui/chat_session.h"
+#include "app/gui/conversation_transfer.h"
 #include "app/gui/conversation_list_model.h"
+#include "app/gui/download_manager.h"
 #include "app/gui/engine_host.h"
 #include "app/gui/gui_config.h"
 #include "app/gui/model_manager.h"
+#include "app/gui/preset_list_model.h"
 #include "app/gui/settings_model.h"
 #include "app/gui/storage_worker.h"
 
@@ -30,8 +34,13 @@ class AppController : public QObject {
   Q_PROPERTY(ConversationListModel* conversations READ conversations CONSTANT)
   Q_PROPERTY(SettingsModel* settings READ settings CONSTANT)
   Q_PROPERTY(ModelManager* models READ models CONSTANT)
+  Q_PROPERTY(DownloadManager* downloads READ downloads CONSTANT)  // model downloads (Models dialog)
   Q_PROPERTY(EngineHost* engine READ engine CONSTANT)
+  Q_PROPERTY(ConversationTransfer* transfer READ transfer CONSTANT)
+  Q_PROPERTY(PresetListModel* presets READ presets CONSTANT)
+  Q_PROPERTY(ApiServerHost* apiServer READ api_server CONSTANT)
   Q_PROPERTY(QString storageError READ storage_error NOTIFY storageErrorChanged)
+  Q_PROPERTY(QString version READ version CONSTANT)  // hearth::kVersion
 
  public:
   explicit AppController(GuiConfig config, QObject* parent = nullptr);
@@ -41,7 +50,12 @@ class AppController : public QObject {
   ConversationListModel* conversations() { return conversations_.get(); }
   SettingsModel* settings() { return settings_.get(); }
   ModelManager* models() { return models_.get(); }
+  DownloadManager* downloads() { return downloads_.get(); }
   EngineHost* engine() { return engine_.get(); }
+  ConversationTransfer* transfer() { return transfer_.get(); }
+  PresetListModel* presets() { return presets_.get(); }
+  ApiServerHost* api_server() { return api_server_.get(); }
+  static QString version();
   StorageWorker& storage() { return *storage_; }
   QString storage_error() const { return storage_error_; }
   const GuiConfig& config() const { return config_; }
@@ -60,8 +74,12 @@ class AppController : public QObject {
   std::unique_ptr<EngineHost> engine_;
   std::unique_ptr<SettingsModel> settings_;
   std::unique_ptr<ModelManager> models_;
+  std::unique_ptr<DownloadManager> downloads_;  // into <data_dir>/models
   std::unique_ptr<ConversationListModel> conversations_;
   std::unique_ptr<ChatSession> chat_;
+  std::unique_ptr<ConversationTransfer> transfer_;
+  std::unique_ptr<PresetListModel> presets_;
+  std::unique_ptr<ApiServerHost> api_server_;  // first to go: it serves from engine_
 };
 
 }  // namespace hearth

@@ -30,6 +30,8 @@ QVariant ChatModel::data(const QModelIndex& index, int role) const {
       return it == r.sibling_ids.end() ? 0 : static_cast<int>(it - r.sibling_ids.begin());
     }
     case BranchCountRole: return std::max(1, static_cast<int>(r.sibling_ids.size()));
+    case DroppedRole: return r.dropped;
+    case JoulesPerTokenRole: return r.stats.joules_per_token;
     default: return {};
   }
 }
@@ -49,7 +51,9 @@ QHash<int, QByteArray> ChatModel::roleNames() const {
           {CachedTokensRole, "cachedTokens"},
           {RestoredTokensRole, "restoredTokens"},
           {BranchIndexRole, "branchIndex"},
-          {BranchCountRole, "branchCount"}};
+          {BranchCountRole, "branchCount"},
+          {DroppedRole, "dropped"},
+          {JoulesPerTokenRole, "joulesPerToken"}};
 }
 
 void ChatModel::reset(std::vector<ChatRow> rows) {
@@ -97,5 +101,21 @@ QString ChatModel::roleAt(int i) const {
   const auto name = role_name(row(i).role);
   return QString::fromUtf8(name.data(), static_cast<qsizetype>(name.size()));
 }
+
+}  // namespace hearth
+
+namespace hearth {
+
+void ChatModel::set_dropped(const std::vector<int>& rows) {
+  for (int i = 0; i < rowCount(); ++i) {
+    const bool dropped = std::find(rows.begin(), rows.end(), i) != rows.end();
+    if (rows_[static_cast<size_t>(i)].dropped == dropped) continue;
+    rows_[static_cast<size_t>(i)].dropped = dropped;
+    const QModelIndex at = index(i);
+    emit dataChanged(at, at, {DroppedRole});
+  }
+}
+
+bool ChatModel::droppedAt(int i) const { return i >= 0 && i < rowCount() && row(i).dropped; }
 
 }  // namespace hearth

@@ -20,6 +20,7 @@ struct ChatRow {
   Role role = Role::User;
   QString content;
   bool streaming = false;
+  bool dropped = false;                  // left out of the last prompt: the context was full
   QString error;                         // why the generation failed, shown under the message
   MessageStats stats;                    // assistant messages
   std::vector<int64_t> sibling_ids;      // this message and its siblings (same parent), oldest first
@@ -48,6 +49,8 @@ class ChatModel : public QAbstractListModel {
     RestoredTokensRole,
     BranchIndexRole,              // 0-based position among siblings
     BranchCountRole,
+    DroppedRole,
+    JoulesPerTokenRole,
   };
 
   using QAbstractListModel::QAbstractListModel;
@@ -64,10 +67,12 @@ class ChatModel : public QAbstractListModel {
   void truncate(int count);                    // keeps rows [0, count)
   void append_text(int i, const QString& text);  // a streamed delta
   void replace(int i, ChatRow row);            // everything of one row changed
+  void set_dropped(const std::vector<int>& rows);  // exactly these rows are marked dropped
 
   // Tests and QML: the row's text.
   Q_INVOKABLE QString contentAt(int i) const;
   Q_INVOKABLE QString roleAt(int i) const;
+  Q_INVOKABLE bool droppedAt(int i) const;
 
  signals:
   void countChanged();

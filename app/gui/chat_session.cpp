@@ -5,8 +5,10 @@
 #include <string>
 #include <utility>
 
+#include "app/gui/context_drop.h"
 #include "app/gui/engine_host.h"
 #include "app/gui/model_manager.h"
+#include "app/gui/sampling_json.h"
 #include "app/gui/settings_model.h"
 #include "app/gui/storage_worker.h"
 
@@ -19,6 +21,7 @@ struct ChatSession::Turn {
   std::optional<int64_t> parent_id;  // of the reply: the user message
   int row = 0;                       // the reply's row in the model while shown
   std::vector<ChatMessage> history;  // what the engine gets
+  std::vector<int> history_rows;     // the model row of each history message (-1: system prompt)
   uint64_t request_id = 0;
   bool submitted = false;
   bool stop_requested = false;
@@ -100,8 +103,9 @@ bool ChatSession::start_user_turn(int keep_rows, std::optional<int64_t> parent_i
   model_.truncate(keep_rows);
   auto turn = std::make_shared<Turn>();
   turn->conversation_id = conversation_id_;
-  turn->history = history(keep_rows);
+  turn->history = history(keep_rows, &turn->history_rows);
   turn->history.push_back({"user", text.toStdString()});
+  turn->history_rows.push_back(keep_rows);
   turn->row = keep_rows + 1;
   turn_ = turn;
   emit busyChanged();
@@ -126,6 +130,7 @@ bool ChatSession::start_user_turn(int keep_rows, std::optional<int64_t> parent_i
   ConversationSettings conv_settings;
   conv_settings.model = models_.name().toStdString();
   conv_settings.system_prompt = system_prompt_.toStdString();
+  conv_settings.sampling_json = sampling_json_;
   storage_.post(
       this,
       [conv = turn->conversation_id, parent_id, content = text.toStdString(), title = title.toStdString(),
@@ -182,7 +187,7 @@ bool ChatSession::regenerate(int row) {
   auto turn = std::make_shared<Turn>();
   turn->conversation_id = conversation_id_;
   turn->parent_id = old.parent_id;
-  turn->history = history(row);
+  turn->history = history(row, &turn->history_rows);
   turn->row = row;
   model_.truncate(row);
   ChatRow reply;
@@ -207,7 +212,8 @@ void ChatSession::submit_turn(const std::shared_ptr<Turn>& turn) {
   if (turn->stop_requested) return fail(QStringLiteral("cancelled"), {});
   Request request;
   request.messages = turn->history;
-  request.sampling = settings_.sampling();
+  request.sampling = sampling_with_json(settings_.sampling(), sampling_json_);
+  request.spec = settings_.spec_mode();
   request.max_tokens = std::max<int64_t>(1, settings_.max_tokens());
   request.overflow = settings_.overflow();
   request.cache_group = std::to_string(turn->conversation_id);
@@ -247,6 +253,15 @@ void ChatSession::on_event(const std::shared_ptr<Turn>& turn, const RequestEvent
     if (reason == QLatin1String("error")) set_error(tr("Generation failed: %1").arg(qstr(event.error)));
     end_turn(turn, reason);
     return;
+  }
+  if (shown) {
+    // Context full: the messages the engine left out are marked (the system prompt never is).
+    std::vector<int> dropped_rows;
+    for (int i : dropped_message_indices(turn->history, event.usage)) {
+      const int row = turn->history_rows.at(static_cast<size_t>(i));
+      if (row >= 0) dropped_rows.push_back(row);
+    }
+    model_.set_dropped(dropped_rows);
   }
   if (shown && turn->row < model_.rowCount()) {
     ChatRow reply = model_.row(turn->row);
@@ -303,14 +318,20 @@ void ChatSession::end_turn(const std::shared_ptr<Turn>& turn, const QString& fin
   emit turnFinished(finish_reason);
 }
 
-std::vector<ChatMessage> ChatSession::history(int rows) const {
+std::vector<ChatMessage> ChatSession::history(int rows, std::vector<int>* row_of) const {
   std::vector<ChatMessage> out;
-  if (!system_prompt_.trimmed().isEmpty()) out.push_back({"system", system_prompt_.toStdString()});
+  std::vector<int> rows_out;
+  if (!system_prompt_.trimmed().isEmpty()) {
+    out.push_back({"system", system_prompt_.toStdString()});
+    rows_out.push_back(-1);
+  }
   for (int i = 0; i < rows && i < model_.rowCount(); ++i) {
     const ChatRow& r = model_.row(i);
     if (r.role == Role::System) continue;  // the conversation's system prompt stands for it
     out.push_back({std::string(role_name(r.role)), r.content.toStdString()});
+    rows_out.push_back(i);
   }
+  if (row_of) *row_of = std::move(rows_out);
   return out;
 }
 
@@ -370,6 +391,7 @@ void ChatSession::apply_path(LoadedPath path) {
   conversation_id_ = path.conversation.id;
   title_ = qstr(path.conversation.title);
   system_prompt_ = qstr(path.conversation.settings.system_prompt);
+  sampling_json_ = path.conversation.settings.sampling_json;
   model_.reset(std::move(path.rows));
   emit conversationChanged();
   if (other) remember_open();
@@ -386,6 +408,7 @@ void ChatSession::newConversation() {
   conversation_id_ = 0;
   title_.clear();
   system_prompt_.clear();
+  sampling_json_ = "{}";
   model_.reset({});
   emit conversationChanged();
 }
@@ -398,12 +421,33 @@ void ChatSession::setSystemPrompt(const QString& prompt) {
   if (prompt == system_prompt_) return;
   system_prompt_ = prompt;
   emit conversationChanged();
+  save_conversation_settings();
+}
+
+QString ChatSession::preset_name() const { return QString::fromStdString(preset_name_of(sampling_json_)); }
+
+void ChatSession::apply_preset(const Preset& preset) {
+  system_prompt_ = QString::fromStdString(preset.system_prompt);
+  sampling_json_ = sampling_to_json(sampling_with_json({}, preset.sampling_json), preset.name);
+  emit conversationChanged();
+  save_conversation_settings();
+}
+
+void ChatSession::clearPreset() {
+  if (sampling_json_ == "{}") return;
+  sampling_json_ = "{}";
+  emit conversationChanged();
+  save_conversation_settings();
+}
+
+void ChatSession::save_conversation_settings() {
   if (conversation_id_ == 0) return;  // saved with the conversation when it is created
-  storage_.post([conv = conversation_id_, prompt = prompt.toStdString()](StorageContext& s) {
+  storage_.post([conv = conversation_id_, prompt = system_prompt_.toStdString(), sampling = sampling_json_](StorageContext& s) {
     auto c = s.conversations.get(conv);
     if (!c) return;
     ConversationSettings settings = c->settings;
     settings.system_prompt = prompt;
+    settings.sampling_json = sampling;
     s.conversations.update_settings(conv, settings);
   });
 }

@@ -31,6 +31,8 @@ class ChatSession : public QObject {
   Q_PROPERTY(qint64 conversationId READ conversation_id NOTIFY conversationChanged)
   Q_PROPERTY(QString title READ title NOTIFY conversationChanged)
   Q_PROPERTY(QString systemPrompt READ system_prompt WRITE setSystemPrompt NOTIFY conversationChanged)
+  // The preset given to this conversation (its sampling overrides the settings); empty: none.
+  Q_PROPERTY(QString presetName READ preset_name NOTIFY conversationChanged)
   Q_PROPERTY(bool busy READ busy NOTIFY busyChanged)  // a turn is running (saving, streaming)
   Q_PROPERTY(QString error READ error NOTIFY errorChanged)
 
@@ -43,6 +45,11 @@ class ChatSession : public QObject {
   qint64 conversation_id() const { return conversation_id_; }
   QString title() const { return title_; }
   QString system_prompt() const { return system_prompt_; }
+  QString preset_name() const;
+  // The conversation's sampling overrides (sampling_json.h); "{}" when it has none.
+  const std::string& sampling_json() const { return sampling_json_; }
+  // Gives the conversation shown the preset's system prompt and sampling (saved with it).
+  void apply_preset(const Preset& preset);
   bool busy() const { return turn_ != nullptr; }
   QString error() const { return error_; }
 
@@ -55,6 +62,7 @@ class ChatSession : public QObject {
   Q_INVOKABLE void open(qint64 conversation_id);
   Q_INVOKABLE void newConversation();
   Q_INVOKABLE void clearError();
+  Q_INVOKABLE void clearPreset();  // back to the settings' sampling (the system prompt stays)
   void setSystemPrompt(const QString& prompt);
 
   // Opens the conversation shown when the app last closed (settings "gui.last_conversation").
@@ -80,7 +88,9 @@ class ChatSession : public QObject {
   void submit_turn(const std::shared_ptr<Turn>& turn);
   void on_event(const std::shared_ptr<Turn>& turn, const RequestEvent& event);
   void end_turn(const std::shared_ptr<Turn>& turn, const QString& finish_reason);
-  std::vector<ChatMessage> history(int rows) const;  // system prompt + rows [0, rows)
+  // System prompt + rows [0, rows); row_of (optional) gets each message's row (-1: the prompt).
+  std::vector<ChatMessage> history(int rows, std::vector<int>* row_of = nullptr) const;
+  void save_conversation_settings();
   bool can_start();
   void set_error(const QString& error);
   void load_path(int64_t conversation_id);
@@ -95,6 +105,7 @@ class ChatSession : public QObject {
   int64_t conversation_id_ = 0;  // 0: a new chat, created in the database by its first message
   QString title_;
   QString system_prompt_;
+  std::string sampling_json_ = "{}";
   QString error_;
   std::shared_ptr<Turn> turn_;   // the turn shown; null when idle
   uint64_t path_generation_ = 0; // a newer open/switch makes an older load stale

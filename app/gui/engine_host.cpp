@@ -22,8 +22,10 @@ EngineHost::~EngineHost() {
 }
 
 void EngineHost::ensure_engine(int64_t context_size) {
-  if (engine_ && context_size == context_size_) return;
+  if (engine_ && context_size == context_size_ && options_.draft_model_path == built_draft_path_) return;
+  if (engine_) emit engineAboutToReset();
   engine_.reset();  // in-flight requests finish "cancelled" through push()
+  built_draft_path_ = options_.draft_model_path;
   EngineOptions options = options_;
   options.backend.context_size = context_size;
   options.kv_store = kv_store_.get();
@@ -32,6 +34,7 @@ void EngineHost::ensure_engine(int64_t context_size) {
 }
 
 std::shared_ptr<KvStore> EngineHost::take_kv_store() {
+  if (engine_) emit engineAboutToReset();
   engine_.reset();
   context_size_ = -1;
   return std::move(kv_store_);

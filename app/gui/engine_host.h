@@ -53,6 +53,10 @@ class EngineHost : public QObject {
   uint64_t submit(Request request, RequestHandler handler);
   void cancel(uint64_t request_id);
   bool has_engine() const { return engine_ != nullptr; }
+  // The engine itself, for the in-process API server (valid until engineAboutToReset()).
+  Engine* engine() { return engine_.get(); }
+  // The draft model for speculative decoding, loaded with the next load_model() (empty: none).
+  void set_draft_model_path(std::string path) { options_.draft_model_path = std::move(path); }
   // The persistent prefix cache for the engines built from now on (opened by the caller off the
   // GUI thread). take_kv_store() ends the engine first, then hands the store back (so that it
   // can be closed off the GUI thread too).
@@ -71,6 +75,9 @@ class EngineHost : public QObject {
 
  signals:
   void statsChanged();
+  // Emitted (directly, on the GUI thread) right before the engine is destroyed or replaced:
+  // whoever holds engine() lets go of it now.
+  void engineAboutToReset();
 
  private:
   using Event = std::variant<RequestEvent, ModelEvent>;
@@ -89,6 +96,7 @@ class EngineHost : public QObject {
   EngineOptions options_;
   std::shared_ptr<KvStore> kv_store_;  // outlives engine_ (declared before it)
   int64_t context_size_ = -1;
+  std::string built_draft_path_;  // the draft model of engine_
 
   std::mutex mutex_;
   std::deque<Queued> buffer_;     // guarded by mutex_

@@ -1,7 +1,10 @@
 #pragma once
 // Where the app keeps its things, decided once at start (command line, then defaults).
 #include <filesystem>
+#include <functional>
 #include <string>
+
+#include "core/backend/backend_factory.h"
 
 namespace hearth {
 
@@ -10,6 +13,9 @@ struct GuiConfig {
   std::filesystem::path db_path;    // empty: <data_dir>/hearth.db
   std::string model_path;           // non-empty: load this model instead of the remembered one
   int n_threads = 0;                // CPU threads for the engine; 0: all
+  // Test hook (not reachable from the command line): builds the engine's backend instead of
+  // create_backend(), e.g. one that fails mid-stream to check that errors are shown.
+  std::function<BackendChoice(const LoadedModel&, const BackendOptions&)> backend_factory;
 };
 
 // Fills the empty fields with their defaults.

@@ -2,10 +2,25 @@
 
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <algorithm>
 
 #include "core/engine/engine.h"
 
 namespace hearth {
+namespace {
+
+// Energy of the request in joules, when the engine measures it (GPU with NVML). The engine's
+// RequestTimings has no energy field yet; this picks up `energy_joules` once it exists.
+template <class Timings>
+double energy_joules(const Timings& t) {
+  if constexpr (requires { t.energy_joules; }) {
+    return static_cast<double>(t.energy_joules);
+  } else {
+    return 0;
+  }
+}
+
+}  // namespace
 
 MessageStats stats_from_finish(const RequestEvent& finished, const std::string& device) {
   MessageStats s;
@@ -18,6 +33,8 @@ MessageStats stats_from_finish(const RequestEvent& finished, const std::string& 
   s.restored_tokens = finished.usage.restored_tokens;
   s.device = device;
   s.finish_reason = finished.finish_reason;
+  const double joules = energy_joules(finished.timings);
+  if (joules > 0 && s.tokens > 0) s.joules_per_token = joules / static_cast<double>(s.tokens);
   return s;
 }
 
@@ -30,6 +47,7 @@ std::string stats_to_json(const MessageStats& stats) {
   o["truncated_tokens"] = static_cast<double>(stats.truncated_tokens);
   o["cached_tokens"] = static_cast<double>(stats.cached_tokens);
   o["restored_tokens"] = static_cast<double>(stats.restored_tokens);
+  if (stats.joules_per_token > 0) o["joules_per_token"] = stats.joules_per_token;
   return QJsonDocument(o).toJson(QJsonDocument::Compact).toStdString();
 }
 
@@ -43,6 +61,7 @@ MessageStats stats_from_json(const std::string& json, int64_t prompt_tokens, int
   s.truncated_tokens = static_cast<int64_t>(o.value("truncated_tokens").toDouble());
   s.cached_tokens = static_cast<int64_t>(o.value("cached_tokens").toDouble());
   s.restored_tokens = static_cast<int64_t>(o.value("restored_tokens").toDouble());
+  s.joules_per_token = std::max(0.0, o.value("joules_per_token").toDouble());
   s.device = o.value("device").toString().toStdString();
   s.finish_reason = o.value("finish_reason").toString().toStdString();
   return s;

@@ -2,7 +2,7 @@
 // Per-message generation stats as the chat shows them, and their form in the database
 // (messages.timings_json): {"ttft_ms": 12.5, "tokens_per_second": 830.2, "device": "cpu",
 // "finish_reason": "stop", "truncated_tokens": 0,
-// "cached_tokens": 0, "restored_tokens": 0}; the token count lives in completion_tokens.
+// "cached_tokens": 0, "restored_tokens": 0, "joules_per_token": 0.41}; the token count lives in completion_tokens.
 #include <cstdint>
 #include <string>
 
@@ -18,6 +18,7 @@ struct MessageStats {
   int64_t truncated_tokens = 0;     // dropped from the prompt because the context was full
   int64_t cached_tokens = 0;        // prompt tokens reused from the in-memory prefix cache
   int64_t restored_tokens = 0;      // prompt tokens restored from the persistent cache (disk)
+  double joules_per_token = 0;      // device energy per generated token; 0: not measured
   std::string device;
   std::string finish_reason;        // "stop", "length", "context", "cancelled", "error"
 };

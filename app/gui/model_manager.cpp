@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "app/gui/engine_host.h"
+#include "app/gui/model_memory_estimate.h"
 #include "app/gui/model_summary.h"
 #include "app/gui/settings_model.h"
 #include "app/gui/storage_worker.h"
@@ -35,6 +36,28 @@ ModelManager::ModelManager(EngineHost& engine, StorageWorker& storage, SettingsM
     info_ = info_watcher_.result();
     emit infoChanged();
   });
+  connect(&candidate_watcher_, &QFutureWatcher<QVariantMap>::finished, this, [this] {
+    candidate_ = candidate_watcher_.result();
+    emit candidateChanged();
+  });
+}
+
+void ModelManager::inspect(const QString& path_or_url) {
+  const QUrl url(path_or_url);
+  const QString path = url.isLocalFile() ? url.toLocalFile() : path_or_url;
+  candidate_.clear();
+  emit candidateChanged();
+  if (path.isEmpty()) return;
+  // A newer setFuture() drops the older result (the watcher reports only the future it holds).
+  candidate_watcher_.setFuture(
+      QtConcurrent::run([path, context = settings_.context_length()] { return inspect_model_file(path, context); }));
+}
+
+void ModelManager::forgetRecent(const QString& path) {
+  if (!recent_.removeAll(path)) return;
+  emit recentModelsChanged();
+  const std::string recent = QJsonDocument(QJsonArray::fromStringList(recent_)).toJson(QJsonDocument::Compact).toStdString();
+  storage_.post([recent](StorageContext& s) { s.settings.set("gui.recent_models", recent); });
 }
 
 QString ModelManager::name() const { return path_.isEmpty() ? QString() : QFileInfo(path_).fileName(); }

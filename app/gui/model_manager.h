@@ -10,6 +10,7 @@
 #include <QString>
 #include <QStringList>
 #include <QVariantMap>
+#include <string>
 
 namespace hearth {
 
@@ -31,6 +32,9 @@ class ModelManager : public QObject {
   Q_PROPERTY(bool ready READ ready NOTIFY changed)
   // read_model_summary() of the model opened last (empty while it is read).
   Q_PROPERTY(QVariantMap info READ info NOTIFY infoChanged)
+  // inspect_model_file() of the file given to inspect(): the model info plus the memory estimate
+  // for the current context length ("memory"), before loading it. Empty while it is read.
+  Q_PROPERTY(QVariantMap candidate READ candidate NOTIFY candidateChanged)
 
  public:
   ModelManager(EngineHost& engine, StorageWorker& storage, SettingsModel& settings, QObject* parent = nullptr);
@@ -41,6 +45,10 @@ class ModelManager : public QObject {
 
   Q_INVOKABLE void load(const QString& path_or_url);
   Q_INVOKABLE void unload();
+  // Reads `path_or_url`'s info and memory estimate off the GUI thread into `candidate`.
+  Q_INVOKABLE void inspect(const QString& path_or_url);
+  // Drops `path` from the recent list.
+  Q_INVOKABLE void forgetRecent(const QString& path);
 
   QString state() const { return state_; }
   QString path() const { return path_; }
@@ -51,11 +59,13 @@ class ModelManager : public QObject {
   QStringList recent_models() const { return recent_; }
   bool ready() const { return state_ == QLatin1String("ready"); }
   QVariantMap info() const { return info_; }
+  QVariantMap candidate() const { return candidate_; }
 
  signals:
   void changed();
   void recentModelsChanged();
   void infoChanged();
+  void candidateChanged();
   void loaded();               // the model is ready
   void failed(const QString& error);
 
@@ -73,6 +83,8 @@ class ModelManager : public QObject {
   QStringList recent_;
   QVariantMap info_;
   QFutureWatcher<QVariantMap> info_watcher_;  // reads the summary on the thread pool
+  QVariantMap candidate_;
+  QFutureWatcher<QVariantMap> candidate_watcher_;
   uint64_t load_generation_ = 0;  // a newer load() makes the events of an older one stale
 };
 

@@ -2,9 +2,11 @@
 
 #include <QMetaProperty>
 #include <QRandomGenerator>
+#include <algorithm>
 #include <map>
 #include <string>
 
+#include "app/gui/sampling_json.h"
 #include "app/gui/storage_worker.h"
 
 namespace hearth {
@@ -13,7 +15,9 @@ namespace {
 // The persisted properties: their stored key is "gui." + name.
 constexpr const char* kPersisted[] = {"temperature", "topK",          "topP",           "minP",
                                       "repeatPenalty", "seed",        "maxTokens",      "contextLength",
-                                      "overflowPolicy", "theme",      "fontSize"};
+                                      "overflowPolicy", "theme",      "fontSize",       "specMode",
+                                      "draftModelPath", "apiEnabled", "apiPort",        "apiKey",
+                                      "apiAllowLan"};
 
 std::string key_of(const char* name) { return std::string("gui.") + name; }
 
@@ -85,6 +89,35 @@ SamplingParams SettingsModel::sampling() const {
 
 ContextOverflow SettingsModel::overflow() const {
   return overflow_policy_ == QLatin1String("error") ? ContextOverflow::kError : ContextOverflow::kTruncateMiddle;
+}
+
+SpecMode SettingsModel::spec_mode() const {
+  return parse_spec_mode(spec_mode_.toStdString()).value_or(SpecMode::kOff);
+}
+
+std::string SettingsModel::draft_model_path() const {
+  const SpecMode mode = spec_mode();
+  if (mode != SpecMode::kDraft && mode != SpecMode::kAuto) return {};
+  return draft_model_path_.trimmed().toStdString();
+}
+
+std::string SettingsModel::sampling_json() const {
+  SamplingParams p = sampling();
+  p.seed = seed_ > 0 ? static_cast<uint64_t>(seed_) : 0;
+  return sampling_to_json(p);
+}
+
+void SettingsModel::apply_sampling_json(const std::string& json) {
+  SamplingParams base = sampling();
+  base.seed = seed_ > 0 ? static_cast<uint64_t>(seed_) : 0;
+  const SamplingParams p = sampling_with_json(base, json);
+  temperature_ = p.temperature;
+  top_k_ = p.top_k;
+  top_p_ = p.top_p;
+  min_p_ = p.min_p;
+  repeat_penalty_ = p.repeat_penalty;
+  seed_ = static_cast<int>(std::min<uint64_t>(p.seed, 0x7fffffff));
+  emit changed();
 }
 
 }  // namespace hearth

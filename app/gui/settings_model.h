@@ -35,6 +35,16 @@ class SettingsModel : public QObject {
   // Look: "system", "light", "dark"; font size in points.
   Q_PROPERTY(QString theme MEMBER theme_ NOTIFY changed)
   Q_PROPERTY(int fontSize MEMBER font_size_ NOTIFY changed)
+  // Speculative decoding: "off", "ngram", "draft", "auto"; the draft model (same vocabulary as
+  // the model) is loaded with the next model load.
+  Q_PROPERTY(QString specMode MEMBER spec_mode_ NOTIFY changed)
+  Q_PROPERTY(QString draftModelPath MEMBER draft_model_path_ NOTIFY changed)
+  // The OpenAI-compatible API server, in-process on the app's engine (core/server). Allowing the
+  // LAN binds 0.0.0.0 and needs an API key.
+  Q_PROPERTY(bool apiEnabled MEMBER api_enabled_ NOTIFY changed)
+  Q_PROPERTY(int apiPort MEMBER api_port_ NOTIFY changed)
+  Q_PROPERTY(QString apiKey MEMBER api_key_ NOTIFY changed)
+  Q_PROPERTY(bool apiAllowLan MEMBER api_allow_lan_ NOTIFY changed)
   Q_PROPERTY(bool loaded READ is_loaded NOTIFY loadedChanged)
 
  public:
@@ -48,6 +58,17 @@ class SettingsModel : public QObject {
   int64_t max_tokens() const { return max_tokens_; }
   int64_t context_length() const { return context_length_; }
   ContextOverflow overflow() const;
+  SpecMode spec_mode() const;
+  // The draft model the engine should load: the path when speculation may use one, else empty.
+  std::string draft_model_path() const;
+  // The sampling settings as sampling_json.h's object (seed 0 stays 0: a new seed per request).
+  std::string sampling_json() const;
+  // Sets the sampling properties from such an object (fields absent stay).
+  void apply_sampling_json(const std::string& json);
+  bool api_enabled() const { return api_enabled_; }
+  int api_port() const { return api_port_; }
+  QString api_key() const { return api_key_; }
+  bool api_allow_lan() const { return api_allow_lan_; }
 
   Q_INVOKABLE void resetToDefaults();
 
@@ -75,6 +96,12 @@ class SettingsModel : public QObject {
   QString overflow_policy_ = QStringLiteral("truncate");
   QString theme_ = QStringLiteral("system");
   int font_size_ = 11;
+  QString spec_mode_ = QStringLiteral("off");
+  QString draft_model_path_;
+  bool api_enabled_ = false;
+  int api_port_ = 8080;
+  QString api_key_;
+  bool api_allow_lan_ = false;
 };
 
 }  // namespace hearth

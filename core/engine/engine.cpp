@@ -208,8 +208,7 @@ struct Engine::Impl {
   explicit Impl(EngineOptions o)
       : options(std::move(o)),
         scheduler(SchedulerOptions{std::max<int64_t>(1, options.token_budget),
-                                   std::clamp<int64_t>(options.prefill_chunk, 1, std::max<int64_t>(1, options.token_budget))}),
-        spec(std::max<int64_t>(1, options.max_running)) {
+                                   std::clamp<int64_t>(options.prefill_chunk, 1, std::max<int64_t>(1, options.token_budget))}) {
     if (options.max_queue < 0) throw Error("max_queue must not be negative");
     if (options.max_running < 1) throw Error("max_running must be at least 1");
     thread = std::thread([this] { loop(); });
@@ -235,6 +234,7 @@ struct Engine::Impl {
   std::shared_ptr<const ModelState> state;
   EngineStats published_stats;
   uint64_t next_request_id = 1;
+  uint64_t submissions = 0;  // requests ever queued (gather_burst watches it)
 
   // ---- engine thread only ----
   Scheduler scheduler;
@@ -253,6 +253,8 @@ struct Engine::Impl {
   int64_t prompt_tokens_seen = 0, prompt_tokens_reused = 0;
   uint64_t requests_finished = 0, tokens_generated = 0, preemptions = 0;
   uint64_t drafted_total = 0, accepted_total = 0;
+  uint64_t steps_total = 0;
+  double step_seconds_total = 0, forward_seconds_total = 0;
   std::thread thread;  // last: starts after everything above exists
 
   // ---------------------------------------------------------------------------------------------
@@ -267,6 +269,7 @@ struct Engine::Impl {
                  !incoming.empty();
         });
         if (stopping) break;
+        gather_burst(lock);
         to_cancel.swap(cancels);
         ops.swap(model_ops);
       }
@@ -283,6 +286,22 @@ struct Engine::Impl {
     drop_everything("cancelled");
     backend.reset();
     model.reset();
+  }
+
+  // An idle engine that just got a request waits briefly for the rest of a burst (a client
+  // submitting several requests at once), so that their prompts share the first step instead of
+  // the first request's prefill delaying all the others. `lock` holds `mutex`.
+  void gather_burst(std::unique_lock<std::mutex>& lock) {
+    const auto window = options.admit_window;
+    if (window.count() <= 0 || !running.empty() || !preempted.empty() || incoming.empty()) return;
+    const auto deadline = Clock::now() + 4 * window;
+    uint64_t seen = submissions;
+    while (!stopping && static_cast<int64_t>(incoming.size()) < options.max_running) {
+      const auto until = std::min(deadline, Clock::now() + window);
+      wake.wait_until(lock, until, [&] { return stopping || submissions != seen; });
+      if (submissions == seen || Clock::now() >= deadline) return;  // quiet for a whole window
+      seen = submissions;
+    }
   }
 
   // ---- model lifecycle ----
@@ -490,6 +509,8 @@ struct Engine::Impl {
       s.usage.restored_tokens = std::min(m.restored_tokens, s.computed - s.usage.cached_tokens);
       prompt_tokens_seen += s.n_prompt;
       prompt_tokens_reused += s.usage.cached_tokens + s.usage.restored_tokens;
+      spdlog::debug("request {}: admitted after {:.3f} ms in the queue; {} of {} prompt tokens cached, {} restored", s.id,
+                    ms_between(s.submitted, s.first_scheduled), s.usage.cached_tokens, s.n_prompt, s.usage.restored_tokens);
       RequestEvent e;
       e.kind = RequestEvent::Kind::kStarted;
       e.request_id = s.id;
@@ -547,9 +568,17 @@ struct Engine::Impl {
     if (waiting) finish_unadmitted(*waiting, "cancelled");
   }
 
+  // Seconds on the step clock (EngineOptions::step_clock; tests give a fake one).
+  double now_seconds() const {
+    if (options.step_clock) return options.step_clock();
+    return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  }
+
   // ---- one step ----
   void step() {
-    const auto t0 = Clock::now();
+    const auto wall_start = Clock::now();
+    const double t0 = now_seconds();
+    const uint64_t generated_before = tokens_generated;
     propose_drafts();
     auto copy = [this](int32_t src, int32_t dst) { backend->copy_kv_block(src, dst); };
     SchedulePlan plan = scheduler.schedule(running, *kv, copy);
@@ -567,6 +596,7 @@ struct Engine::Impl {
     std::vector<SequenceSlice> slices(plan.slices.size());
     bool decode_only = true;
     int64_t drafted = 0;
+    StepShape shape;
     for (size_t i = 0; i < plan.slices.size(); ++i) {
       const Sequence& s = *plan.slices[i].seq;
       const int64_t n = plan.slices[i].n_tokens;
@@ -578,7 +608,15 @@ struct Engine::Impl {
       x.n_logits = s.n_draft > 0 ? n : (s.computed + n == s.known() ? 1 : 0);
       decode_only = decode_only && s.decoding();
       if (s.n_draft > 0) drafted += n - 1;
+      shape.rows += x.n_logits;
+      if (s.decoding()) {
+        ++shape.decode;
+        shape.drafts += s.n_draft > 0 ? n - 1 : 0;
+      } else {
+        shape.prefill += n;
+      }
     }
+    const auto forward_start = Clock::now();
     try {
       backend->forward_batch(slices, logits);
     } catch (const std::exception& e) {
@@ -587,6 +625,7 @@ struct Engine::Impl {
       for (Sequence* s : running) drop_drafts(*s);
       return;
     }
+    const auto forward_end = Clock::now();
     const auto n_vocab = static_cast<size_t>(backend->n_vocab());
     size_t row = 0;
     for (size_t i = 0; i < plan.slices.size(); ++i) {
@@ -606,10 +645,29 @@ struct Engine::Impl {
       on_logits(s, span);
     }
     for (Sequence* s : running) drop_drafts(*s);  // drafts that got no slice this step
+    const auto step_end = Clock::now();
+    trace_step(shape, wall_start, forward_start, forward_end, step_end);
     if (decode_only) {
       spec.record_step(static_cast<int64_t>(plan.slices.size()), drafted,
-                       std::chrono::duration<double>(Clock::now() - t0).count());
+                       static_cast<int64_t>(tokens_generated - generated_before), now_seconds() - t0);
     }
+  }
+
+  // Step counters, and at debug level one line per step: what ran (decode slices, prefill
+  // tokens, drafts, rows of logits) and where the time went (before the forward pass: drafting
+  // and scheduling; the forward pass; after it: sampling, verification, events).
+  struct StepShape {
+    int64_t decode = 0, prefill = 0, drafts = 0, rows = 0;  // slices, tokens, tokens, logits rows
+  };
+  void trace_step(const StepShape& shape, Clock::time_point start, Clock::time_point forward_start,
+                  Clock::time_point forward_end, Clock::time_point end) {
+    ++steps_total;
+    step_seconds_total += std::chrono::duration<double>(end - start).count();
+    forward_seconds_total += std::chrono::duration<double>(forward_end - forward_start).count();
+    spdlog::debug("engine step {}: {} decode slices, {} prefill tokens, {} drafts, {} logits rows; before forward {:.3f} ms, "
+                  "forward {:.3f} ms, after {:.3f} ms",
+                  steps_total, shape.decode, shape.prefill, shape.drafts, shape.rows, ms_between(start, forward_start),
+                  ms_between(forward_start, forward_end), ms_between(forward_end, end));
   }
 
   // ---- speculative decoding ----
@@ -617,6 +675,20 @@ struct Engine::Impl {
   void propose_drafts() {
     int64_t batch = 0;
     for (const Sequence* s : running) batch += s->decoding() ? 1 : 0;
+    // The draft lengths of every decoding stream that may speculate, planned for the batch at once.
+    std::vector<SpecAsk> asks;
+    std::vector<Sequence*> ask_seqs;
+    for (Sequence* s : running) {
+      if (s->spec == SpecMode::kOff || s->n_draft > 0 || !s->decoding()) continue;
+      // Room for the drafts in the context, and no drafts past max_tokens (the step that
+      // accepts them all emits one more token of its own).
+      const int64_t cap = std::min<int64_t>({s->request.spec_max_draft, s->limit - s->known(),
+                                             s->request.max_tokens - s->generated() - 1});
+      if (cap <= 0) continue;
+      asks.push_back({&s->spec_stats, s->spec == SpecMode::kAuto, static_cast<int32_t>(cap)});
+      ask_seqs.push_back(s);
+    }
+    const std::vector<int32_t> lengths = spec.plan(asks, batch, scheduler.options().token_budget - batch);
     std::vector<DraftJob> jobs;
     std::vector<Sequence*> job_seqs;
     for (Sequence* s : running) {
@@ -636,10 +708,8 @@ struct Engine::Impl {
         }
         continue;
       }
-      int64_t k = spec.draft_length(s->spec_stats, s->spec, s->request.spec_max_draft, batch);
-      // Room for the drafts in the context, and no drafts past max_tokens (the step that
-      // accepts them all emits one more token of its own).
-      k = std::min({k, s->limit - s->known(), s->request.max_tokens - s->generated() - 1});
+      const auto at = std::find(ask_seqs.begin(), ask_seqs.end(), s);
+      const int64_t k = at == ask_seqs.end() ? 0 : lengths[static_cast<size_t>(at - ask_seqs.begin())];
       if (k <= 0) continue;
       if (use_draft) {
         DraftJob j;
@@ -874,6 +944,9 @@ struct Engine::Impl {
     st.requests_finished = requests_finished;
     st.tokens_generated = tokens_generated;
     st.preemptions = preemptions;
+    st.steps = steps_total;
+    st.step_seconds = step_seconds_total;
+    st.forward_seconds = forward_seconds_total;
     st.drafted_tokens = drafted_total;
     st.accepted_tokens = accepted_total;
     st.draft_kv_blocks_total = draft ? draft->kv().pool().total() : 0;
@@ -955,6 +1028,7 @@ uint64_t Engine::submit(Request request, RequestSink sink) {
     id = impl_->next_request_id++;
     s->id = id;
     impl_->incoming.push_back(std::move(s));
+    ++impl_->submissions;
   }
   impl_->wake.notify_all();
   return id;

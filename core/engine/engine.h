@@ -114,6 +114,11 @@ struct EngineStats {
   uint64_t requests_finished = 0, tokens_generated = 0;
   uint64_t preemptions = 0;            // sequences sent back to recompute because the KV pool was full
   uint64_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding, all requests
+  // Engine steps (each one forward_batch) and their time: the whole step (scheduling, drafting,
+  // the forward pass, sampling, verification, events) and the forward pass alone; the rest is
+  // the engine's host overhead.
+  uint64_t steps = 0;
+  double step_seconds = 0, forward_seconds = 0;
   std::string draft_model_path;        // loaded draft model, empty when none
   int64_t draft_kv_blocks_total = 0, draft_kv_blocks_used = 0;  // the draft model's own KV pool
   std::string model_path, device;
@@ -133,6 +138,9 @@ struct EngineOptions {
   int64_t token_budget = 512;          // tokens per step (decode first, then prefill chunks)
   int64_t prefill_chunk = 256;         // prompt tokens per sequence per step (<= token_budget)
   int64_t kv_blocks = 0;               // 0: sized from the context and max_running
+  // An idle engine that receives a request waits this long for more (up to 4 times it while they
+  // keep coming), so a burst of requests submitted together prefills in one step. 0: no wait.
+  std::chrono::microseconds admit_window{150};
   KvStore* kv_store = nullptr;         // persistent prefix cache, optional
   // Builds the backend for a loaded model; empty: create_backend(). Tests pass a fake here.
   std::function<BackendChoice(const LoadedModel&, const BackendOptions&)> backend_factory;
@@ -141,6 +149,9 @@ struct EngineOptions {
   // draft_backend_factory builds its backend (empty: backend_factory, else create_backend()).
   std::string draft_model_path;
   std::function<BackendChoice(const LoadedModel&, const BackendOptions&)> draft_backend_factory;
+  // Seconds of a monotonic clock for timing decode steps (speculation's cost model); empty:
+  // std::chrono::steady_clock. Tests pass a fake clock that a fake backend advances.
+  std::function<double()> step_clock;
 };
 
 class QueueFullError : public Error {

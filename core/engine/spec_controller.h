@@ -2,60 +2,87 @@
 // When to speculate and how far, from measurements taken while the engine runs.
 //
 // Per stream: the per-token acceptance rate (a geometric-run estimate: accepted / (accepted +
-// rejections), both as moving averages) and the tokens one verify step yields (1 + accepted).
-// Per batch size b (decode slices in a step): the step time of plain decode steps and of verify
-// steps (drafting included), and the drafted tokens per stream of those verify steps.
+// rejections), both as moving averages). Per batch: StepCostModel, the measured step time of
+// every (batch size b, extra rows e) shape the engine ran.
 //
-// Draft length: best_draft_length() with that acceptance rate and the measured cost of one more
-// verified token relative to a plain step at b (a prior of 0.1 until both are measured).
-// `auto`: a stream speculates at batch size b while tokens_per_verify * T_plain[b] > T_verify[b]
-// (speculation emits more tokens per unit of time than plain decode); a stream that does not pay
-// is re-probed every kProbeInterval of its steps, and every batch size gets a plain step now and
-// then, so both sides of the comparison stay current.
+// Each step plan() gives every speculating stream a draft length. Streams that asked for a
+// drafter (ngram, draft) always draft; their length is best_draft_length() for their acceptance
+// and the measured cost of one more row. `auto` streams only draft where it pays, decided for the
+// whole batch at once: the j-th draft of a stream with acceptance a adds a^j expected tokens, so
+// for e extra rows the best assignment is the e largest of those gains (greedy, exact because
+// each stream's gains decrease), and the planner takes the e that maximises expected tokens per
+// second = (b + gains(e)) / T(b, e) - e = 0 is plain decode. So speculation turns off at a batch
+// size where its rows cost more than they yield, and for a stream whose acceptance is low, and
+// the draft length follows acceptance.
+//
+// The loss is bounded: every step where `auto` drafted is compared with plain decode emitting
+// the same tokens (the measured plain step time), and a step with drafts is planned only if
+// losing all of it (every draft rejected, at the shape's estimated cost) keeps the time lost so
+// far within kLossShare of all decode time plus half a plain step. Time won is kept as a cushion
+// of up to kCreditPlainSteps plain steps. So over any run `auto` is at most about 0.5% + half a
+// step slower than plain decode (plus the error of a cost estimate), whatever acceptance does.
+// A shape never measured is tried only when its estimate says it pays, and only up to twice the
+// largest measured shape at that batch (the rows tried grow 1, 2, 4, ...). `auto` starts drafting
+// at a batch size after kMinPlainSamples plain steps there. Streams measured little get an
+// optimistic acceptance (kOptimism / (verifies + 1) more), so they are tried; one whose acceptance
+// has not been measured for kStaleSteps of its steps drifts halfway back up to the prior (when
+// below it), so it is re-tried if the batch's costs would let it pay; a plain step every
+// kPlainRefreshSteps keeps the baseline current.
 #include <cstdint>
+#include <span>
 #include <vector>
+
+#include "core/engine/step_cost_model.h"
 
 namespace hearth {
 
 enum class SpecMode;
 
 struct SpecStreamState {
-  double accepted_avg = 0.7;     // moving averages (priors: 70% acceptance)
+  static constexpr double kPriorAcceptance = 0.7;
+  double accepted_avg = kPriorAcceptance;  // moving averages
   double trials_avg = 1.0;
-  double tokens_per_verify = 0;  // moving average of 1 + accepted; 0: not measured yet
-  int64_t steps_since_probe = 0; // plain steps taken by `auto` since it last tried speculating
+  int64_t verifies = 0;                    // verify steps observed
+  int64_t steps_without_drafts = 0;        // `auto`: decode steps since it last drafted
   double accept_rate() const { return trials_avg > 0 ? accepted_avg / trials_avg : 0; }
+};
+
+// One decoding stream that may speculate this step.
+struct SpecAsk {
+  SpecStreamState* state = nullptr;
+  bool optional = true;   // `auto`: only where it pays; false: the request asked for a drafter
+  int32_t max_draft = 0;  // the request's limit, capped by the context and max_tokens
 };
 
 class SpecController {
  public:
-  static constexpr int64_t kProbeInterval = 32;       // plain steps of a stream between probes
-  static constexpr int64_t kPlainRefreshInterval = 256;  // verify steps at a batch size between plain ones
-  static constexpr int64_t kMinSamples = 3;           // step timings before they are trusted
+  static constexpr int64_t kPlainRefreshSteps = 64;  // verify steps at a batch size between plain ones
+  static constexpr int64_t kStaleSteps = 64;         // see above
+  static constexpr int64_t kMinPlainSamples = 3;     // plain steps at a batch size before `auto` drafts there
+  static constexpr double kLossShare = 0.005;        // of decode time, lost against plain at most
+  static constexpr double kLossAllowancePlainSteps = 0.5;
+  static constexpr double kCreditPlainSteps = 8;     // time won kept as a cushion, at most
 
-  explicit SpecController(int64_t max_batch);
-
-  // Draft tokens for one stream this step (0: decode plainly). `batch`: decode slices expected.
-  int32_t draft_length(SpecStreamState& s, SpecMode mode, int32_t max_draft, int64_t batch);
+  // Draft lengths, one per ask. `batch`: decoding slices this step (speculating or not);
+  // `max_extra`: draft rows the step has room for (token budget).
+  std::vector<int32_t> plan(std::span<const SpecAsk> asks, int64_t batch, int64_t max_extra);
   // After verifying `drafted` tokens of which the first `accepted` were accepted.
   static void record_verify(SpecStreamState& s, int64_t drafted, int64_t accepted);
-  // A finished decode-only step: `drafted` tokens over `batch` streams took `seconds`.
-  void record_step(int64_t batch, int64_t drafted, double seconds);
+  // A finished decode-only step: `batch` slices with `extra` draft rows emitted `emitted` tokens
+  // in `seconds`.
+  void record_step(int64_t batch, int64_t extra, int64_t emitted, double seconds);
 
-  // Measured (moving average) step times at a batch size; 0 when not measured yet.
-  double plain_step_seconds(int64_t batch) const;
-  double verify_step_seconds(int64_t batch) const;
+  const StepCostModel& costs() const { return costs_; }
+  // Net time `auto` lost against plain decode (negative: won, down to -kLossShare of decode time).
+  double lost_seconds() const { return lost_s_; }
+  double decode_seconds() const { return decode_s_; }
 
  private:
-  struct BatchTiming {
-    double plain_s = 0, verify_s = 0, drafted_per_stream = 0;
-    int64_t plain_n = 0, verify_n = 0, verifies_since_plain = 0;
-  };
-  BatchTiming& at(int64_t batch);
-  const BatchTiming* find(int64_t batch) const;
-  double cost_per_draft(const BatchTiming& t) const;
+  double loss_budget(double plain_step_s) const;
 
-  std::vector<BatchTiming> by_batch_;  // [batch - 1]
+  StepCostModel costs_;
+  bool accountable_ = false;  // the last plan added `auto` rows (and no forced ones)
+  double lost_s_ = 0, decode_s_ = 0;
 };
 
 }  // namespace hearth

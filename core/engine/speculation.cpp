@@ -1,5 +1,7 @@
 #include "core/engine/speculation.h"
 
+#include "core/sampling/sampler.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -50,19 +52,7 @@ TokenId sample_residual(std::span<const float> p, std::span<const float> q, Toke
   return sample_distribution(r, u);
 }
 
-TokenId greedy_argmax(std::span<const float> logits) {
-  TokenId best = -1;
-  float best_value = -INFINITY;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    const float v = logits[i];
-    if (std::isnan(v) || v == -INFINITY) continue;
-    if (best < 0 || v > best_value) {
-      best = static_cast<TokenId>(i);
-      best_value = v;
-    }
-  }
-  return best;
-}
+TokenId greedy_argmax(std::span<const float> logits) { return argmax_logits(logits); }
 
 std::vector<TokenId> ngram_draft(std::span<const TokenId> tokens, int32_t max_ngram, int32_t max_tokens) {
   const auto len = static_cast<int64_t>(tokens.size());

@@ -13,6 +13,10 @@
 #include <limits>
 #include <string>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "core/common/error.h"
 
 namespace hearth {
@@ -36,16 +40,111 @@ bool by_prob(const Candidate& a, const Candidate& b) {
 
 bool is_finite(float v) { return std::isfinite(v); }
 
-// The k best candidates (by_logit) among values[i] that pass `keep`, in one pass with a heap of
-// size k whose front is the worst kept element: O(V) compares plus O(log k) per replacement,
-// without building a V-sized candidate list. The strict order makes the chosen set unique.
+// The largest value of values[0, n), NaN ignored (-inf when there is none). Eight independent
+// lanes (`v > m ? v : m` is one max instruction per lane), so the compiler can keep it in
+// vector registers: a 128,256-entry row is read at memory speed.
+constexpr size_t kLanes = 8;
+float max_ignoring_nan(const float* values, size_t n) {
+  size_t i = 0;
+  float out = kNegInf;
+#if defined(__SSE2__)
+  // maxps(v, m) is exactly `v > m ? v : m` per lane (m when v is NaN).
+  __m128 m0 = _mm_set1_ps(kNegInf), m1 = m0;
+  for (; i + kLanes <= n; i += kLanes) {
+    m0 = _mm_max_ps(_mm_loadu_ps(values + i), m0);
+    m1 = _mm_max_ps(_mm_loadu_ps(values + i + 4), m1);
+  }
+  alignas(16) float lanes[kLanes];
+  _mm_store_ps(lanes, m0);
+  _mm_store_ps(lanes + 4, m1);
+  for (float v : lanes) out = v > out ? v : out;
+#endif
+  for (; i < n; ++i) out = values[i] > out ? values[i] : out;
+  return out;
+}
+
+// True when one of values[0, kLanes) is >= threshold (NaN never is).
+bool block_reaches(const float* values, float threshold) {
+#if defined(__SSE2__)
+  const __m128 t = _mm_set1_ps(threshold);
+  const __m128 a = _mm_cmpge_ps(_mm_loadu_ps(values), t), b = _mm_cmpge_ps(_mm_loadu_ps(values + 4), t);
+  return _mm_movemask_ps(_mm_or_ps(a, b)) != 0;
+#else
+  bool any = false;
+  for (size_t j = 0; j < kLanes; ++j) any |= values[j] >= threshold;
+  return any;
+#endif
+}
+
+}  // namespace
+
+// One pass, eight lanes each keeping its largest value and the first index holding it (a strict
+// `>` keeps the earliest of equals); the lanes are then merged by value, ties to the lowest index.
+int32_t argmax_logits(std::span<const float> values) {
+  const size_t n = values.size();
+  size_t i = 0;
+  float best = kNegInf;
+  int64_t best_i = -1;
+#if defined(__SSE2__)
+  if (n >= kLanes) {
+    __m128 m0 = _mm_set1_ps(kNegInf), m1 = m0;
+    __m128i i0 = _mm_set1_epi32(-1), i1 = i0;
+    __m128i at0 = _mm_setr_epi32(0, 1, 2, 3), at1 = _mm_setr_epi32(4, 5, 6, 7);
+    const __m128i step = _mm_set1_epi32(static_cast<int>(kLanes));
+    for (; i + kLanes <= n && i + kLanes <= 0x7fffffffu; i += kLanes) {
+      const __m128 v0 = _mm_loadu_ps(values.data() + i), v1 = _mm_loadu_ps(values.data() + i + 4);
+      const __m128 g0 = _mm_cmpgt_ps(v0, m0), g1 = _mm_cmpgt_ps(v1, m1);  // false for NaN
+      m0 = _mm_or_ps(_mm_and_ps(g0, v0), _mm_andnot_ps(g0, m0));
+      m1 = _mm_or_ps(_mm_and_ps(g1, v1), _mm_andnot_ps(g1, m1));
+      i0 = _mm_or_si128(_mm_and_si128(_mm_castps_si128(g0), at0), _mm_andnot_si128(_mm_castps_si128(g0), i0));
+      i1 = _mm_or_si128(_mm_and_si128(_mm_castps_si128(g1), at1), _mm_andnot_si128(_mm_castps_si128(g1), i1));
+      at0 = _mm_add_epi32(at0, step);
+      at1 = _mm_add_epi32(at1, step);
+    }
+    alignas(16) float mv[kLanes];
+    alignas(16) int32_t mi[kLanes];
+    _mm_store_ps(mv, m0);
+    _mm_store_ps(mv + 4, m1);
+    _mm_store_si128(reinterpret_cast<__m128i*>(mi), i0);
+    _mm_store_si128(reinterpret_cast<__m128i*>(mi + 4), i1);
+    for (size_t j = 0; j < kLanes; ++j) {
+      if (mi[j] < 0) continue;
+      if (best_i < 0 || mv[j] > best || (mv[j] == best && mi[j] < best_i)) {
+        best = mv[j];
+        best_i = mi[j];
+      }
+    }
+  }
+#endif
+  for (; i < n; ++i) {
+    const float v = values[i];
+    if (v > best) {  // the tail's indices are above every lane's
+      best = v;
+      best_i = static_cast<int64_t>(i);
+    }
+  }
+  return static_cast<int32_t>(best_i);
+}
+
+namespace {
+
+// Once the heap is full, a block of kLanes values whose maximum is below the worst kept value
+// cannot contribute (an equal value with a higher id would lose the tie too) and is skipped
+// after one vectorizable max: most of a large vocabulary is never compared one by one.
+// `overlay`: (id, value) pairs sorted by id that replace values[id] (the penalised tokens), so
+// the row itself is never copied.
 template <typename Keep>
-std::vector<Candidate> top_k_candidates(const std::vector<float>& values, size_t k, Keep keep) {
+std::vector<Candidate> top_k_candidates(std::span<const float> values, size_t k, Keep keep,
+                                        std::span<const std::pair<int32_t, float>> overlay = {}) {
   std::vector<Candidate> heap;
   heap.reserve(std::min(k, values.size()));
-  for (size_t i = 0; i < values.size(); ++i) {
-    const float v = values[i];
-    if (!keep(v)) continue;
+  auto in_overlay = [&](size_t i) {
+    const auto it = std::lower_bound(overlay.begin(), overlay.end(), static_cast<int32_t>(i),
+                                     [](const std::pair<int32_t, float>& e, int32_t id) { return e.first < id; });
+    return it != overlay.end() && it->first == static_cast<int32_t>(i);
+  };
+  auto offer_value = [&](size_t i, float v) {
+    if (!keep(v)) return;
     const Candidate c{static_cast<int32_t>(i), v, 0.0};
     if (heap.size() < k) {
       heap.push_back(c);
@@ -55,7 +154,18 @@ std::vector<Candidate> top_k_candidates(const std::vector<float>& values, size_t
       heap.back() = c;
       std::push_heap(heap.begin(), heap.end(), by_logit);
     }
+  };
+  auto offer = [&](size_t i) {
+    if (!overlay.empty() && in_overlay(i)) return;
+    offer_value(i, values[i]);
+  };
+  for (const auto& [id, v] : overlay) offer_value(static_cast<size_t>(id), v);
+  size_t i = 0;
+  for (; i + kLanes <= values.size(); i += kLanes) {
+    if (heap.size() == k && k > 0 && !block_reaches(values.data() + i, heap.front().logit)) continue;
+    for (size_t j = 0; j < kLanes; ++j) offer(i + j);
   }
+  for (; i < values.size(); ++i) offer(i);
   return heap;
 }
 
@@ -94,22 +204,25 @@ void Sampler::reset() {
   rng_.seed(params_.seed);
 }
 
-// Penalised, sanitised logits [vocab_size]: repetition, presence and frequency penalties over
-// the distinct tokens of the last penalty_last_n accepted tokens; NaN becomes -inf.
-std::vector<float> Sampler::penalized_logits(std::span<const float> logits) const {
+bool Sampler::penalties_active() const {
+  const bool any_penalty = params_.repeat_penalty != 1.0f || params_.presence_penalty != 0.0f ||
+                           params_.frequency_penalty != 0.0f;
+  return any_penalty && params_.penalty_last_n != 0 && !history_.empty();
+}
+
+void Sampler::check_size(std::span<const float> logits) const {
   if (logits.size() != static_cast<size_t>(vocab_size_))
     throw Error("sampler: got " + std::to_string(logits.size()) + " logits for a vocabulary of " +
                 std::to_string(vocab_size_));
-  std::vector<float> out(logits.begin(), logits.end());
-  for (float& v : out) {
-    if (std::isnan(v)) v = kNegInf;
-  }
+}
 
-  const bool any_penalty = params_.repeat_penalty != 1.0f || params_.presence_penalty != 0.0f ||
-                           params_.frequency_penalty != 0.0f;
+// The penalised tokens as (id, value) sorted by id: repetition, presence and frequency penalties
+// over the distinct tokens of the last penalty_last_n accepted tokens. A NaN logit stays NaN and
+// +-inf stay as they are (dividing or subtracting cannot change them). Empty without penalties.
+std::vector<std::pair<int32_t, float>> Sampler::penalty_overlay(std::span<const float> logits) const {
+  std::vector<std::pair<int32_t, float>> out;
+  if (!penalties_active()) return out;
   const int32_t n = params_.penalty_last_n;
-  if (!any_penalty || n == 0 || history_.empty()) return out;
-
   const size_t window = n < 0 ? history_.size() : std::min(history_.size(), static_cast<size_t>(n));
   std::vector<int32_t> recent(history_.end() - static_cast<std::ptrdiff_t>(window), history_.end());
   std::sort(recent.begin(), recent.end());
@@ -118,11 +231,12 @@ std::vector<float> Sampler::penalized_logits(std::span<const float> logits) cons
     while (j < recent.size() && recent[j] == recent[i]) ++j;
     const int32_t token = recent[i];
     const auto count = static_cast<float>(j - i);
-    float& v = out[static_cast<size_t>(token)];
-    if (is_finite(v)) {  // +-inf stay as they are (dividing or subtracting cannot change them)
+    float v = logits[static_cast<size_t>(token)];
+    if (is_finite(v)) {
       v = v > 0.0f ? v / params_.repeat_penalty : v * params_.repeat_penalty;
       v -= count * params_.frequency_penalty + params_.presence_penalty;
     }
+    out.emplace_back(token, v);
     i = j;
   }
   return out;
@@ -130,27 +244,38 @@ std::vector<float> Sampler::penalized_logits(std::span<const float> logits) cons
 
 // The kept set with normalised probabilities, sorted by id: [(id, p)], sum p = 1.
 std::vector<Sampler::Kept> Sampler::distribution(std::span<const float> logits) const {
-  const std::vector<float> work = penalized_logits(logits);
-  const size_t vocab = work.size();
+  check_size(logits);
+  // The row is never copied: NaN is ignored by every step below (comparisons with it are false
+  // and the filters drop it), and penalised tokens come from a small overlay.
+  const std::vector<std::pair<int32_t, float>> overlay = penalty_overlay(logits);
+  const size_t vocab = logits.size();
 
-  if (params_.temperature <= 0.0f) {  // greedy: argmax, ties to the lowest id
-    size_t best = vocab;
-    for (size_t i = 0; i < vocab; ++i) {
-      if (work[i] != kNegInf && (best == vocab || work[i] > work[best])) best = i;
+  if (params_.temperature <= 0.0f) {  // greedy: argmax, ties to the lowest id, NaN and -inf never
+    int32_t best = -1;
+    if (overlay.empty()) {
+      best = argmax_logits(logits);
+    } else {
+      const auto top = top_k_candidates(logits, 1, [](float v) { return v > kNegInf; }, overlay);
+      if (!top.empty()) best = top[0].id;
     }
-    if (best == vocab) throw Error("sampler: every logit is NaN or -inf");
-    return {Kept{static_cast<int32_t>(best), 1.0}};
+    if (best < 0) throw Error("sampler: every logit is NaN or -inf");
+    return {Kept{best, 1.0}};
   }
 
-  // Candidates: finite logits, or only the +inf ones (as equal logits) if there are any.
-  const bool any_pos_inf = std::any_of(work.begin(), work.end(), [](float v) { return v == -kNegInf; });
+  // Candidates: finite logits, or only the +inf ones (as equal logits) if there are any
+  // (penalties never change an infinity, so the raw row answers that).
+  const bool any_pos_inf = max_ignoring_nan(logits.data(), vocab) == -kNegInf;
   auto is_candidate = [any_pos_inf](float v) { return any_pos_inf ? v == -kNegInf : is_finite(v); };
-  std::vector<Candidate> cand = params_.top_k > 0 ? top_k_candidates(work, static_cast<size_t>(params_.top_k), is_candidate)
-                                                  : std::vector<Candidate>{};
-  if (params_.top_k <= 0) {
+  std::vector<Candidate> cand;
+  if (params_.top_k > 0) {
+    cand = top_k_candidates(logits, static_cast<size_t>(params_.top_k), is_candidate, overlay);
+  } else {
     cand.reserve(vocab);
+    size_t next = 0;  // overlay entries are sorted by id
     for (size_t i = 0; i < vocab; ++i) {
-      if (is_candidate(work[i])) cand.push_back({static_cast<int32_t>(i), work[i], 0.0});
+      float v = logits[i];
+      if (next < overlay.size() && overlay[next].first == static_cast<int32_t>(i)) v = overlay[next++].second;
+      if (is_candidate(v)) cand.push_back({static_cast<int32_t>(i), v, 0.0});
     }
   }
   // Id order from here on: the softmax sum then adds in the same order on every platform

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace hearth {
@@ -25,6 +26,10 @@ struct SamplingParams {
   float frequency_penalty = 0.0f;
   uint64_t seed = 0;
 };
+
+// The greedy choice over a logits row without penalties: the largest value, ties to the lowest
+// id, NaN and -inf never chosen; -1 when there is none. One vectorised pass, no copy.
+int32_t argmax_logits(std::span<const float> logits);
 
 class Sampler {
  public:
@@ -45,8 +50,10 @@ class Sampler {
     int32_t id;
     double prob;
   };
-  // Logits after NaN sanitising and the penalties, [vocab_size].
-  std::vector<float> penalized_logits(std::span<const float> logits) const;
+  bool penalties_active() const;
+  void check_size(std::span<const float> logits) const;
+  // The penalised tokens' values, (id, value) sorted by id; empty when no penalty applies.
+  std::vector<std::pair<int32_t, float>> penalty_overlay(std::span<const float> logits) const;
   // The final kept set, sorted by id, probabilities summing to 1.
   std::vector<Kept> distribution(std::span<const float> logits) const;
 

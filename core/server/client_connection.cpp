@@ -1,5 +1,16 @@
 #include "core/server/client_connection.h"
 
+#ifdef _WIN32
+// Windows (MinGW cross-build): there is no /proc/self/fd to find httplib's sockets in, so a request
+// never finds its connection (a hung-up client's non-streaming generation runs to its end) and the
+// listen backlog stays httplib's.
+namespace hearth::server {
+ClientConnection::ClientConnection(const httplib::Request&) {}
+bool ClientConnection::gone() const { return false; }
+bool raise_listen_backlog(int, int) { return false; }
+}  // namespace hearth::server
+#else
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -80,3 +91,4 @@ bool raise_listen_backlog(int port, int backlog) {
 }
 
 }  // namespace hearth::server
+#endif  // _WIN32

@@ -518,7 +518,7 @@ std::string read_limited_file(const std::filesystem::path& path, uint64_t max_by
   if (ec) throw Error("cannot read " + path.string() + ": " + ec.message());
   if (size > max_bytes) throw FormatError(path.string() + " is larger than " + std::to_string(max_bytes) + " bytes");
   std::string text(static_cast<size_t>(size), '\0');
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::FILE* f = std::fopen(path.string().c_str(), "rb");  // c_str() is wchar_t on Windows
   if (f == nullptr) throw Error("cannot open " + path.string());
   const size_t got = std::fread(text.data(), 1, text.size(), f);
   std::fclose(f);

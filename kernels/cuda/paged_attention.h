@@ -24,9 +24,20 @@ struct PagedAttentionShape {
   PagedKvLayout kv;
   float scale = 0.0f;  // usually 1 / sqrt(head_dim)
   int n_splits = 1;    // >= 1
+  // 0: each token's range 0 .. positions[t] is divided into n_splits near-equal parts (so the
+  // result depends on n_splits). > 0: split i covers positions [i * split_positions,
+  // (i + 1) * split_positions) of every token, and n_splits must cover the longest one
+  // (n_splits * split_positions > max positions[t]); splits past a token's end are empty. Then a
+  // token's result depends only on its own length and split_positions, not on the batch it is
+  // in or on n_splits: decode, several sequences and speculative verify rows agree bit for bit.
+  int64_t split_positions = 0;
 };
 
-// Device workspace for the split partial results (0 when n_splits == 1).
+// Device workspace for the split partial results (0 when n_splits == 1). With split_positions > 0
+// it starts with per-(token, KV head) arrival counters (the decode kernel merges its splits
+// itself, no second launch): such a workspace must be ZEROED once before its first use
+// (cudaMemset); every launch leaves the counters at zero again, so it can then be reused for any
+// token and split count of the same KV layout.
 size_t paged_attention_workspace_bytes(const PagedAttentionShape& shape);
 
 // q:   [n_tokens, n_head, head_dim] float32 (already rotated)

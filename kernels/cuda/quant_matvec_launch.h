@@ -35,36 +35,27 @@ cudaError_t launch_matvec_q6_k(const void* w, int64_t rows, int64_t cols, const 
 
 // The default kernel variant (see launch_q8 in quant_matvec_q8_launch.cuh: > 0 = that many weight
 // rows per 128-thread block, < 0 = that many rows per warp) for m activation rows and a matrix of
-// `rows` rows: the fastest on the matrices of llama-3.1-8b / 3.2-1b on an H200
-// (hearth-cuda-kernel-bench --tune, 2026-11-27). Few thread blocks leave SMs idle in the last
-// wave, so small matrices take fewer rows per group; the 128k-row output matrix takes warps.
-constexpr int default_matvec_variant(DType t, int m, int64_t rows) {
-  const bool huge = rows >= 32768, small = rows <= 2048;
+// rows x cols: the fastest on the matrices of llama-3.1-8b / 3.2-1b on an H200
+// (hearth-cuda-kernel-bench --tune, 2026-11-27 19:19) among those of one family.
+// Batch invariance (speculative decoding, issue 6): the family -- 128-thread groups (> 0) or warps
+// (< 0) -- fixes the order of every output's reduction (the rows per group do not change it), so
+// the family depends only on the matrix, never on m: each output row gets the same bits whatever
+// the number of rows in the batch. Warps for matrices whose rows hold fewer than 16 super-blocks
+// of Q4_K / Q5_K (a 128-thread group would leave lanes idle) once there are enough rows to fill
+// the device, and for the huge output matrix.
+constexpr bool matvec_uses_warps(DType t, int64_t rows, int64_t cols) {
+  if (rows >= 32768) return true;
+  const bool k_asym = t == DType::Q4_K || t == DType::Q5_K;
+  return k_asym && cols / 256 < 16 && rows >= 4096;
+}
+constexpr int default_matvec_variant(DType t, int m, int64_t rows, int64_t cols) {
+  if (matvec_uses_warps(t, rows, cols)) return (m <= 4 || m > 8 || rows >= 32768) ? -4 : -2;
   switch (t) {
     case DType::Q4_K:
-      if (m <= 1) return huge ? -4 : small ? 4 : -1;
-      if (m <= 8) return huge ? -4 : 4;
-      return 8;
-    case DType::Q5_K:
-      if (m <= 2) return 4;
-      if (m <= 8) return huge ? -4 : 4;
-      return 8;
-    case DType::Q6_K:
-      if (m <= 1) return huge ? -4 : 8;
-      if (m <= 2) return huge ? -2 : 2;
-      if (m <= 4) return 8;
-      if (m <= 8) return 4;
-      return 8;
-    case DType::Q4_0:
-      if (m <= 1) return huge ? -2 : small ? 2 : 4;
-      if (m <= 2) return 4;
-      if (m <= 8) return huge ? 8 : 4;
-      return 8;
-    default:  // Q8_0
-      if (m <= 1) return small ? 2 : 4;
-      if (m <= 4) return 4;
-      if (m <= 8) return huge ? 8 : 4;
-      return 8;
+    case DType::Q5_K: return m <= 4 ? 4 : 8;
+    case DType::Q6_K: return m <= 4 ? 8 : m <= 8 ? 4 : 8;
+    case DType::Q4_0: return m <= 1 ? (rows <= 2048 ? 2 : 4) : m <= 8 ? 4 : 8;
+    default: return m <= 1 ? (rows <= 2048 ? 2 : 4) : m <= 8 ? 4 : 8;  // Q8_0
   }
 }
 

@@ -67,7 +67,9 @@ __global__ void __launch_bounds__(kQ8MatvecThreads)
       if (j < m) {
         const typename D::XFrag xf = D::load_x(qx + j * cols, dsx + j * x_blocks_per_row, b, slot);
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) acc[r][j] += D::dot(cur[r], xf, slot);
+        // __fadd_rn: no contraction with the dot's last product, so every kMaxM instance
+        // rounds alike and a row's result does not depend on m (batch invariance, issue 6).
+        for (int r = 0; r < kRows; ++r) acc[r][j] = __fadd_rn(acc[r][j], D::dot(cur[r], xf, slot));
       }
     }
     if (next < blocks_per_row) {
@@ -83,7 +85,7 @@ __global__ void __launch_bounds__(kQ8MatvecThreads)
 #pragma unroll
     for (int j = 0; j < kMaxM; ++j) {
 #pragma unroll
-      for (int off = 16; off > 0; off >>= 1) acc[r][j] += __shfl_xor_sync(0xFFFFFFFFu, acc[r][j], off);
+      for (int off = 16; off > 0; off >>= 1) acc[r][j] = __fadd_rn(acc[r][j], __shfl_xor_sync(0xFFFFFFFFu, acc[r][j], off));
     }
   }
   if constexpr (kGroup == 32) {
@@ -110,7 +112,7 @@ __global__ void __launch_bounds__(kQ8MatvecThreads)
       if (j < m && row0 + r < rows) {
         float v = 0.0f;
 #pragma unroll
-        for (int k = 0; k < kQ8MatvecThreads / 32; ++k) v += partial[k][i];
+        for (int k = 0; k < kQ8MatvecThreads / 32; ++k) v = __fadd_rn(v, partial[k][i]);
         y[j * rows + row0 + r] = v;
       }
     }

@@ -48,7 +48,7 @@ cudaError_t launch_q8_rows(const void* w, int64_t rows, int64_t cols, const Q8Ac
 template <DType T>
 cudaError_t launch_q8(const void* w, int64_t rows, int64_t cols, const Q8Activations& x, int m, float* y,
                       int variant, cudaStream_t s) {
-  if (variant == 0) variant = default_matvec_variant(T, m, rows);
+  if (variant == 0) variant = default_matvec_variant(T, m, rows, cols);
   switch (variant) {
     case 1: return launch_q8_rows<T, 1, kQ8MatvecThreads>(w, rows, cols, x, m, y, s);
     case 2: return launch_q8_rows<T, 2, kQ8MatvecThreads>(w, rows, cols, x, m, y, s);

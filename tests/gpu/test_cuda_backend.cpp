@@ -10,6 +10,7 @@
 // The CPU results are computed before CUDA is initialized (see probe_cuda()). Reports SKIP without
 // CUDA in the build or a GPU.
 #include <QTest>
+#include <cstring>
 
 #include <algorithm>
 #include <cmath>
@@ -274,6 +275,47 @@ class TestCudaBackend : public QObject {
         const double diff = max_abs_diff(got[s].data(), alone[s].data(), got[s].size());
         QVERIFY2(diff < 1e-3, qPrintable(QString("graphs %1 sequence %2: batched vs single differ by %3").arg(graphs).arg(s).arg(diff)));
       }
+    }
+  }
+
+  // Issue 6 (speculative decoding): a verify pass (one sequence, k + 1 new tokens, a logit row
+  // each) must give every row the same bits as decoding the tokens one at a time, with and
+  // without CUDA graphs (verify passes of <= 16 tokens replay graphs too). [dec4]
+  void verify_pass_equals_single_steps() {
+    const int64_t V = stories_->config().n_vocab;
+    std::mt19937 rng(seed_ + 2);
+    std::uniform_int_distribution<TokenId> any(1, TokenId(V - 1));
+    std::vector<TokenId> prompt(21), draft(6);
+    for (auto& t : prompt) t = any(rng);
+    for (auto& t : draft) t = any(rng);
+    for (bool graphs : {true, false}) {
+      auto gpu = make_cuda(*stories_, 128, graphs, 64);
+      const int64_t bt = gpu->kv_geometry().block_tokens;
+      std::vector<int32_t> table_a, table_b;
+      for (int64_t i = 0; i < 64 / bt; ++i) {
+        table_a.push_back(int32_t(i));
+        table_b.push_back(int32_t(64 / bt + i));
+      }
+      const int64_t P = int64_t(prompt.size());
+      std::vector<float> out, single, verify;
+      SequenceSlice pa{prompt, 0, table_a, 0}, pb{prompt, 0, table_b, 0};
+      gpu->forward_batch({&pa, 1}, out);
+      gpu->forward_batch({&pb, 1}, out);
+      for (size_t i = 0; i < draft.size(); ++i) {
+        SequenceSlice d{{&draft[i], 1}, P + int64_t(i), table_a, 1};
+        gpu->forward_batch({&d, 1}, out);
+        single.insert(single.end(), out.begin(), out.end());
+      }
+      SequenceSlice v{draft, P, table_b, int64_t(draft.size())};
+      gpu->forward_batch({&v, 1}, verify);
+      QCOMPARE(verify.size(), single.size());
+      for (size_t i = 0; i < draft.size(); ++i) {
+        QVERIFY2(std::memcmp(verify.data() + i * V, single.data() + i * V, size_t(V) * sizeof(float)) == 0,
+                 qPrintable(QString("graphs %1: verify row %2 differs from the single step (max diff %3)")
+                                .arg(graphs).arg(i)
+                                .arg(max_abs_diff(verify.data() + i * V, single.data() + i * V, size_t(V)))));
+      }
+      if (graphs) QVERIFY2(cuda_backend_info(*gpu)->graph_replays >= 7, "verify passes did not replay CUDA graphs");
     }
   }
 

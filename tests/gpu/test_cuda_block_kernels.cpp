@@ -299,8 +299,19 @@ class TestCudaBlockKernels : public QObject {
                          Case{32, 8, 128, 16}, Case{7, 1, 64, 16}, Case{16, 2, 256, 16}}) {
       for (const auto& batch : batches) {
         for (int n_splits : {1, 3, 8}) {
-          run_attention_case(c.n_head, c.n_kv_head, c.head_dim, c.block_tokens, batch, n_splits);
+          run_attention_case(c.n_head, c.n_kv_head, c.head_dim, c.block_tokens, batch, n_splits, 0);
           if (QTest::currentTestFailed()) return;
+        }
+        // Fixed split ranges (the decode path; head_dim 64 / 128 take the decode kernel), with
+        // just enough splits and with extra empty ones.
+        int64_t longest = 0;
+        for (const auto& [past, n_new] : batch) longest = std::max(longest, past + n_new);
+        for (int64_t split_positions : {16, 64, 200}) {
+          const int needed = int((longest + split_positions - 1) / split_positions);
+          for (int n_splits : {needed, needed + 5}) {
+            run_attention_case(c.n_head, c.n_kv_head, c.head_dim, c.block_tokens, batch, n_splits, split_positions);
+            if (QTest::currentTestFailed()) return;
+          }
         }
       }
     }
@@ -337,7 +348,8 @@ class TestCudaBlockKernels : public QObject {
   }
 
   void run_attention_case(int64_t n_head, int64_t n_kv_head, int64_t hd, int64_t bt,
-                          const std::vector<std::pair<int64_t, int64_t>>& shape, int n_splits) {
+                          const std::vector<std::pair<int64_t, int64_t>>& shape, int n_splits,
+                          int64_t split_positions) {
     const int64_t n_layer = 2, layer = int64_t(rng_() % n_layer);
     int64_t blocks_needed = 0;
     for (const auto& [p, n] : shape) blocks_needed += (p + n + bt - 1) / bt;
@@ -387,10 +399,12 @@ class TestCudaBlockKernels : public QObject {
     s.kv = kv;
     s.scale = float(scale);
     s.n_splits = n_splits;
+    s.split_positions = split_positions;
     Dev<float> dq(q), dout(nan_floats(ref.size()));
     Dev<uint16_t> dpool(pool);
     Dev<int32_t> dpos(positions), doff(offsets), dtab(tables);
     Dev<uint8_t> ws(std::max<size_t>(kcu::paged_attention_workspace_bytes(s), 1));
+    QCOMPARE(cudaMemset(ws.get(), 0, std::max<size_t>(kcu::paged_attention_workspace_bytes(s), 1)), cudaSuccess);
     const cudaError_t e =
         kcu::paged_attention(dq.get(), dpool.get(), dpos.get(), doff.get(), dtab.get(), dout.get(), ws.get(), s, nullptr);
     QCOMPARE(e, cudaSuccess);
@@ -404,8 +418,10 @@ class TestCudaBlockKernels : public QObject {
       }
       worst = std::max(worst, std::abs(got[i] - ref[i]));
     }
-    QVERIFY2(worst < 2e-4, qPrintable(QString("heads %1/%2 hd %3 bt %4 tokens %5 splits %6: max abs error %7")
-                                          .arg(n_head).arg(n_kv_head).arg(hd).arg(bt).arg(n).arg(n_splits).arg(worst)));
+    QVERIFY2(worst < 2e-4, qPrintable(QString("heads %1/%2 hd %3 bt %4 tokens %5 splits %6 (%8 positions): max abs "
+                                              "error %7")
+                                          .arg(n_head).arg(n_kv_head).arg(hd).arg(bt).arg(n).arg(n_splits).arg(worst)
+                                          .arg(split_positions)));
   }
 
   unsigned long long seed_ = 0;

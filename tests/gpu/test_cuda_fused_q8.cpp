@@ -17,6 +17,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/quant.h"
@@ -235,8 +236,11 @@ class TestCudaFusedQ8 : public QObject {
 
   void attention_writes_the_q8_input_of_its_output() {
     namespace cpu = hearth::kernels::cpu;
+    // (split_positions, n_splits): the split-count form, then fixed split ranges (the decode
+    // kernel, which merges its splits itself) with just enough and with extra splits. [dec4]
+    const std::vector<std::pair<int64_t, int>> split_forms = {{0, 1}, {0, 5}, {16, 4}, {16, 6}, {64, 1}, {64, 3}};
     for (int64_t hd : {64, 128}) {
-      for (int splits : {1, 5}) {
+      for (const auto& [split_positions, splits] : split_forms) {
         kcu::PagedAttentionShape s;
         s.kv = {2, 2, hd, 16};  // layers, KV heads, head_dim, block tokens
         s.n_head = 8;
@@ -244,6 +248,7 @@ class TestCudaFusedQ8 : public QObject {
         s.layer = 1;
         s.scale = 1.0f / std::sqrt(float(hd));
         s.n_splits = splits;
+        s.split_positions = split_positions;
         const int64_t blocks_per_seq = 4, n_blocks = s.n_tokens * blocks_per_seq;
         std::vector<uint16_t> pool(static_cast<size_t>(n_blocks * s.kv.block_elements()));
         for (auto& h : pool) h = cpu::fp32_to_fp16(std::normal_distribution<float>(0.0f, 1.0f)(rng_));
@@ -254,6 +259,7 @@ class TestCudaFusedQ8 : public QObject {
         const size_t out_elems = s.n_tokens * s.n_head * hd, qb = kcu::q8_input_bytes(s.n_tokens, s.n_head * hd);
         DevBytes dpool(pool.size() * 2), dq(q.size() * 4), dpos(12), doff(12), dtab(tables.size() * 4);
         DevBytes ws(std::max<size_t>(kcu::paged_attention_workspace_bytes(s), 16));
+        QCOMPARE(cudaMemset(ws.get(), 0, std::max<size_t>(kcu::paged_attention_workspace_bytes(s), 16)), cudaSuccess);
         DevBytes o_plain(out_elems * 4), o_fused(out_elems * 4), q8_fused(qb), q8_sep(qb);
         QVERIFY(dpool.put(pool) && dq.put(q) && dpos.put(positions) && doff.put(offsets) && dtab.put(tables));
         o_plain.poison();
@@ -272,10 +278,12 @@ class TestCudaFusedQ8 : public QObject {
         const auto a = o_plain.floats(out_elems), b = o_fused.floats(out_elems);
         bool finite = true;
         for (float v : a) finite = finite && std::isfinite(v);
-        QVERIFY2(finite && bit_equal(a, b), qPrintable(QString("hd %1 splits %2: output differs").arg(hd).arg(splits)));
+        QVERIFY2(finite && bit_equal(a, b), qPrintable(QString("hd %1 splits %2 (%3 positions): output differs")
+                                                           .arg(hd).arg(splits).arg(split_positions)));
         QString where;
         QVERIFY2(same_q8(q8_fused.bytes(), q8_sep.bytes(), out_elems, &where),
-                 qPrintable(QString("hd %1 splits %2: %3").arg(hd).arg(splits).arg(where)));
+                 qPrintable(QString("hd %1 splits %2 (%3 positions): %4").arg(hd).arg(splits).arg(split_positions)
+                                .arg(where)));
       }
     }
     // head_dim 48 cannot be written in the q8 form (blocks would straddle heads).

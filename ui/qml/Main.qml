@@ -96,6 +96,7 @@ ApplicationWindow {
             Layout.preferredWidth: 260
             Layout.fillHeight: true
             onSettingsRequested: settingsDialog.open()
+            onAboutRequested: aboutDialog.open()
             onChatOpened: composer.focusInput()
         }
 
@@ -136,12 +137,39 @@ ApplicationWindow {
         }
     }
 
+    // The Models dialog's entry point: the model in use, a click away from opening, loading and
+    // downloading models.
+    header: ToolBar {
+        RowLayout {
+            anchors.fill: parent
+            ToolButton {
+                objectName: "modelsButton"
+                text: window.app.models.name.length > 0 ? qsTr("Model: %1").arg(window.app.models.name) : qsTr("Models…")
+                Accessible.name: qsTr("Models: open, load and download models")
+                onClicked: modelsDialog.open()
+            }
+            Item { Layout.fillWidth: true }
+        }
+    }
+
     footer: StatusBar {
         app: window.app
     }
 
     SettingsDialog {
         id: settingsDialog
+        app: window.app
+        anchors.centerIn: Overlay.overlay
+    }
+
+    AboutDialog {
+        id: aboutDialog
+        app: window.app
+        anchors.centerIn: Overlay.overlay
+    }
+
+    ModelsDialog {
+        id: modelsDialog
         app: window.app
         anchors.centerIn: Overlay.overlay
     }

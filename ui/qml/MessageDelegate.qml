@@ -1,5 +1,6 @@
 // One message: Markdown text (assistant) or plain text (user), copy, edit (user: a new branch),
-// regenerate (assistant), < i/n > arrows between branches, and the generation's stats.
+// regenerate (assistant), < i/n > arrows between branches, and the generation's stats. A message
+// the engine left out of the last prompt (context full) is dimmed, with a note.
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -23,6 +24,8 @@ Item {
     required property var restoredTokens
     required property int branchIndex
     required property int branchCount
+    required property bool dropped
+    required property double joulesPerToken
 
     readonly property bool isUser: role === "user"
     property bool editing: false
@@ -31,6 +34,7 @@ Item {
 
     ColumnLayout {
         id: column
+        opacity: root.dropped ? 0.45 : 1.0
         anchors.left: parent.left
         anchors.right: parent.right
         anchors.leftMargin: 16
@@ -99,6 +103,18 @@ Item {
         }
 
         Label {
+            objectName: "droppedNote"
+            visible: root.dropped
+            text: qsTr("Not seen by the model in the last reply: the context was full")
+            font.italic: true
+            font.pointSize: Math.max(6, window.font.pointSize - 2)
+            wrapMode: Text.Wrap
+            Layout.fillWidth: true
+            Accessible.name: text
+        }
+
+        Label {
+            objectName: "messageError"
             visible: root.errorText.length > 0
             text: qsTr("Error: %1").arg(root.errorText)
             color: window.errorColor
@@ -167,11 +183,19 @@ Item {
             Label {
                 objectName: "restoredLabel"
                 visible: !root.isUser && !root.streaming && (root.restoredTokens > 0 || root.cachedTokens > 0)
-                text: root.restoredTokens > 0 ? qsTr("· %1 prompt tokens restored from disk").arg(root.restoredTokens)
+                text: root.restoredTokens > 0 ? qsTr("· restored %1 tokens from cache").arg(root.restoredTokens)
                                               : qsTr("· %1 prompt tokens from cache").arg(root.cachedTokens)
                 opacity: 0.6
                 font.pointSize: Math.max(6, window.font.pointSize - 2)
                 Accessible.name: text
+            }
+            Label {
+                objectName: "energyLabel"
+                visible: !root.isUser && !root.streaming && root.joulesPerToken > 0
+                text: qsTr("· %1 J/token").arg(root.joulesPerToken.toFixed(3))
+                opacity: 0.6
+                font.pointSize: Math.max(6, window.font.pointSize - 2)
+                Accessible.name: qsTr("%1 joules per token").arg(root.joulesPerToken.toFixed(3))
             }
             Label {
                 visible: !root.isUser && root.truncatedTokens > 0

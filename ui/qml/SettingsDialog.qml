@@ -107,6 +107,77 @@ Dialog {
                 Accessible.name: qsTr("System prompt")
                 onEditingFinished: root.app.chat.systemPrompt = text
             }
+            // Presets: a system prompt + sampling, given to this conversation (its sampling then
+            // overrides the settings below for it).
+            Label { text: qsTr("Preset") }
+            ColumnLayout {
+                Layout.fillWidth: true
+                RowLayout {
+                    Layout.fillWidth: true
+                    ComboBox {
+                        id: presetBox
+                        objectName: "presetBox"
+                        model: root.app.presets
+                        textRole: "name"
+                        Layout.fillWidth: true
+                        enabled: count > 0
+                        displayText: count > 0 ? currentText : qsTr("No presets yet")
+                        Accessible.name: qsTr("Preset")
+                    }
+                    Button {
+                        text: qsTr("Apply")
+                        enabled: presetBox.count > 0
+                        Accessible.name: qsTr("Apply preset to this conversation")
+                        onClicked: root.app.presets.apply(presetBox.currentText)
+                    }
+                    Button {
+                        text: qsTr("Delete")
+                        enabled: presetBox.count > 0
+                        Accessible.name: qsTr("Delete preset")
+                        onClicked: root.app.presets.remove(presetBox.currentText)
+                    }
+                }
+                RowLayout {
+                    Layout.fillWidth: true
+                    TextField {
+                        id: presetName
+                        Layout.fillWidth: true
+                        placeholderText: qsTr("New preset name")
+                        Accessible.name: qsTr("New preset name")
+                    }
+                    Button {
+                        text: qsTr("Save current as preset")
+                        enabled: presetName.text.trim().length > 0
+                        Accessible.name: qsTr("Save current system prompt and sampling as a preset")
+                        onClicked: {
+                            root.app.presets.saveCurrent(presetName.text)
+                            presetName.text = ""
+                        }
+                    }
+                }
+                RowLayout {
+                    visible: root.app.chat.presetName.length > 0
+                    Label {
+                        text: qsTr("Using preset “%1” (its sampling overrides the settings below)").arg(root.app.chat.presetName)
+                        wrapMode: Text.Wrap
+                        Layout.fillWidth: true
+                        Accessible.name: text
+                    }
+                    Button {
+                        text: qsTr("Use settings")
+                        Accessible.name: qsTr("Stop using the preset's sampling")
+                        onClicked: root.app.chat.clearPreset()
+                    }
+                }
+                Label {
+                    visible: root.app.presets.error.length > 0
+                    text: root.app.presets.error
+                    color: window.errorColor
+                    wrapMode: Text.Wrap
+                    Layout.fillWidth: true
+                    Accessible.name: text
+                }
+            }
 
             Label { text: qsTr("Sampling"); font.bold: true; Layout.columnSpan: 2 }
             Label { text: qsTr("Temperature %1").arg(root.settings.temperature.toFixed(2)) }
@@ -188,6 +259,79 @@ Dialog {
                 Layout.fillWidth: true
                 Accessible.name: qsTr("Context overflow policy")
                 onActivated: root.settings.overflowPolicy = currentValue
+            }
+
+            Label { text: qsTr("Speculative decoding"); font.bold: true; Layout.columnSpan: 2 }
+            Label { text: qsTr("Mode") }
+            ComboBox {
+                objectName: "specModeBox"
+                textRole: "text"
+                valueRole: "value"
+                model: [
+                    { value: "off", text: qsTr("Off") },
+                    { value: "ngram", text: qsTr("N-gram lookup") },
+                    { value: "draft", text: qsTr("Draft model") },
+                    { value: "auto", text: qsTr("Automatic (where it pays)") }
+                ]
+                currentIndex: Math.max(0, ["off", "ngram", "draft", "auto"].indexOf(root.settings.specMode))
+                Layout.fillWidth: true
+                Accessible.name: qsTr("Speculative decoding mode")
+                onActivated: root.settings.specMode = currentValue
+            }
+            Label { text: qsTr("Draft model (next load)") }
+            TextField {
+                Layout.fillWidth: true
+                enabled: root.settings.specMode === "draft" || root.settings.specMode === "auto"
+                text: root.settings.draftModelPath
+                placeholderText: qsTr("Path of a small GGUF with the same vocabulary")
+                Accessible.name: qsTr("Draft model path")
+                onEditingFinished: root.settings.draftModelPath = text
+            }
+
+            Label { text: qsTr("API server"); font.bold: true; Layout.columnSpan: 2 }
+            Label { text: qsTr("OpenAI-compatible API") }
+            Switch {
+                objectName: "apiSwitch"
+                checked: root.settings.apiEnabled
+                text: root.app.apiServer.state === "running" ? root.app.apiServer.url
+                      : root.app.apiServer.state === "starting" ? qsTr("Starting…") : qsTr("Off")
+                Accessible.name: qsTr("Run the API server")
+                onToggled: root.settings.apiEnabled = checked
+            }
+            Label { text: qsTr("Port") }
+            SpinBox {
+                from: 1; to: 65535
+                value: root.settings.apiPort
+                editable: true
+                textFromValue: function(value) { return value.toString() }
+                Accessible.name: qsTr("API server port")
+                onValueModified: root.settings.apiPort = value
+            }
+            Label { text: qsTr("API key") }
+            TextField {
+                Layout.fillWidth: true
+                text: root.settings.apiKey
+                echoMode: TextInput.PasswordEchoOnEdit
+                placeholderText: qsTr("Optional on this computer; required for the network")
+                Accessible.name: qsTr("API key")
+                onEditingFinished: root.settings.apiKey = text
+            }
+            Label { text: qsTr("Network") }
+            CheckBox {
+                checked: root.settings.apiAllowLan
+                text: qsTr("Allow other computers on the local network (needs a key)")
+                Accessible.name: qsTr("Allow the local network")
+                onToggled: root.settings.apiAllowLan = checked
+            }
+            Label {
+                objectName: "apiServerError"
+                visible: root.app.apiServer.error.length > 0
+                text: qsTr("API server: %1").arg(root.app.apiServer.error)
+                color: window.errorColor
+                wrapMode: Text.Wrap
+                Layout.columnSpan: 2
+                Layout.fillWidth: true
+                Accessible.name: text
             }
 
             Label { text: qsTr("Look"); font.bold: true; Layout.columnSpan: 2 }

@@ -1,6 +1,8 @@
-// Conversations: new, search (full text), open, rename, delete with undo.
+// Conversations: new, search (full text), open, rename, delete with undo, export to Markdown or
+// JSON and import JSON (the file is chosen with a FileDialog; app.transfer does the work).
 import QtQuick
 import QtQuick.Controls
+import QtQuick.Dialogs
 import QtQuick.Layouts
 import Hearth
 
@@ -8,6 +10,7 @@ Pane {
     id: root
     required property AppController app
     signal settingsRequested()
+    signal aboutRequested()
     signal chatOpened()
 
     function focusSearch() {
@@ -34,11 +37,28 @@ Pane {
                 }
             }
             ToolButton {
+                objectName: "importButton"
+                text: "\u2913"
+                enabled: !root.app.transfer.busy
+                Accessible.name: qsTr("Import conversation from JSON")
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("Import conversation (JSON)")
+                onClicked: importDialog.open()
+            }
+            ToolButton {
                 text: "\u2699"
                 Accessible.name: qsTr("Settings (Ctrl+,)")
                 ToolTip.visible: hovered
                 ToolTip.text: qsTr("Settings (Ctrl+,)")
                 onClicked: root.settingsRequested()
+            }
+            ToolButton {
+                objectName: "aboutButton"
+                text: "?"
+                Accessible.name: qsTr("About Hearth")
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("About Hearth")
+                onClicked: root.aboutRequested()
             }
         }
 
@@ -106,6 +126,16 @@ Pane {
                                 onTriggered: renameDialog.ask(entry.conversationId, entry.title)
                             }
                             MenuItem {
+                                text: qsTr("Export as Markdown…")
+                                Accessible.name: qsTr("Export conversation as Markdown")
+                                onTriggered: exportDialog.ask(entry.conversationId, entry.title, "md")
+                            }
+                            MenuItem {
+                                text: qsTr("Export as JSON…")
+                                Accessible.name: qsTr("Export conversation as JSON")
+                                onTriggered: exportDialog.ask(entry.conversationId, entry.title, "json")
+                            }
+                            MenuItem {
                                 text: qsTr("Delete")
                                 Accessible.name: qsTr("Delete conversation")
                                 onTriggered: root.app.conversations.remove(entry.conversationId)
@@ -113,6 +143,25 @@ Pane {
                         }
                     }
                 }
+            }
+        }
+
+        // The outcome of the last export or import.
+        RowLayout {
+            visible: root.app.transfer.message.length > 0
+            Layout.fillWidth: true
+            Label {
+                objectName: "transferMessage"
+                text: root.app.transfer.message
+                color: root.app.transfer.error.length > 0 ? window.errorColor : window.subtleColor
+                wrapMode: Text.Wrap
+                Layout.fillWidth: true
+                Accessible.name: text
+            }
+            ToolButton {
+                text: "\u2715"
+                Accessible.name: qsTr("Dismiss export message")
+                onClicked: root.app.transfer.clearMessage()
             }
         }
 
@@ -167,5 +216,37 @@ Pane {
             Accessible.name: qsTr("Conversation title")
             onAccepted: renameDialog.accept()
         }
+    }
+
+    FileDialog {
+        id: exportDialog
+        objectName: "exportDialog"
+        property var conversationId: 0
+        property string format: "md"
+        function ask(id, title, fmt) {
+            conversationId = id
+            format = fmt
+            const safe = title.replace(/[^A-Za-z0-9._ -]/g, "_").trim()
+            selectedFile = (safe.length > 0 ? safe : "conversation") + "." + fmt
+            open()
+        }
+        title: format === "md" ? qsTr("Export as Markdown") : qsTr("Export as JSON")
+        fileMode: FileDialog.SaveFile
+        nameFilters: format === "md" ? [qsTr("Markdown (*.md)")] : [qsTr("JSON (*.json)")]
+        onAccepted: {
+            if (format === "md")
+                root.app.transfer.exportMarkdown(conversationId, selectedFile.toString())
+            else
+                root.app.transfer.exportJson(conversationId, selectedFile.toString())
+        }
+    }
+
+    FileDialog {
+        id: importDialog
+        objectName: "importDialog"
+        title: qsTr("Import a conversation")
+        fileMode: FileDialog.OpenFile
+        nameFilters: [qsTr("Hearth conversation (*.json)")]
+        onAccepted: root.app.transfer.importJson(selectedFile.toString())
     }
 }

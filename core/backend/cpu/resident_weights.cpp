@@ -39,6 +39,8 @@ void* allocate(size_t bytes) {
   if (p == MAP_FAILED) return nullptr;
   madvise(p, bytes, MADV_HUGEPAGE);  // a hint: without THP this is plain anonymous memory
   return p;
+#elif defined(_WIN32)
+  return _aligned_malloc(aligned(bytes), kAlignment);  // Windows' C runtime has no aligned_alloc
 #else
   return std::aligned_alloc(kAlignment, aligned(bytes));
 #endif
@@ -48,6 +50,8 @@ void release(void* p, size_t bytes) {
   if (!p) return;
 #ifdef __linux__
   munmap(p, bytes);
+#elif defined(_WIN32)
+  _aligned_free(p);
 #else
   std::free(p);
 #endif

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <numeric>
 
 #include "core/backend/cuda/cuda_check.h"
 #include "core/backend/cuda/device_buffer.h"
@@ -20,6 +21,7 @@
 #include "kernels/cpu/quant.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/paged_attention.h"
+#include "kernels/cuda/prefill_attention.h"  // [pre4]
 #include "kernels/cuda/quant_matmul.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/rope_kv_write.h"
@@ -126,6 +128,7 @@ struct CudaBackend::Impl {
   int sm_count = 0;
   bool graphs_enabled = true;
   int64_t graph_replays = 0;
+  int64_t prefill_max_len = 0;  // [pre4] longest sequence of the pass being enqueued (prefill_attention splits)
   uint64_t allocated = 0;
   uint64_t matrix_bytes = 0;
 
@@ -139,9 +142,13 @@ struct CudaBackend::Impl {
   DeviceBuffer x, h, q, k, v, attn, proj, gate, up, fused_out;  // fused_out: [B, max(q+2kv, 2 n_ff)]
   DeviceBuffer logit_in, logits;  // [kLogitRows, n_embd], [kLogitRows, n_vocab]
   DeviceBuffer gemm_workspace, attention_workspace, meta;
+  // [dec4] Split partials and merge counters of the decode-sized attention (zeroed once: the
+  // kernels leave the counters at zero; paged_attention.h). Separate from attention_workspace,
+  // which the prefill attention may fill entirely.
+  DeviceBuffer decode_attention_workspace;
   PinnedBuffer meta_host, x_host, logits_host;
   MetaLayout meta_layout;
-  std::map<int64_t, cudaGraphExec_t> decode_graphs;  // by number of sequences
+  std::map<int64_t, cudaGraphExec_t> decode_graphs;  // by graph_key(tokens, logit rows) [dec4]
   std::unique_ptr<cuda_detail::KernelProfiler> profiler;  // when profiling (options.profile)
 
   Impl(const ModelConfig& c, const ModelWeights& w, const CudaBackendOptions& o)
@@ -350,6 +357,10 @@ struct CudaBackend::Impl {
     gemm_workspace = alloc(ws, "matmul workspace");
     kcu::PagedAttentionShape split_shape = attention_shape(std::min<int64_t>(max_batch, kMaxGraphTokens), 0, kMaxSplits);
     attention_workspace = alloc(kcu::paged_attention_workspace_bytes(split_shape), "attention workspace");
+    decode_attention_workspace = alloc(kcu::paged_attention_workspace_bytes(split_shape), "attention workspace");
+    if (decode_attention_workspace.bytes() > 0) {
+      check(cudaMemset(decode_attention_workspace.get(), 0, decode_attention_workspace.bytes()), "attention workspace");
+    }
 
     meta_layout.max_tokens = max_batch;
     meta_layout.max_blocks_per_seq = geometry.blocks_for(n_ctx);
@@ -373,8 +384,20 @@ struct CudaBackend::Impl {
     s.kv = {config.n_layer, config.n_head_kv, config.head_dim, geometry.block_tokens};
     s.scale = 1.0f / std::sqrt(static_cast<float>(config.head_dim));
     s.n_splits = n_splits;
+    if (n_tokens <= kMaxGraphTokens) {
+      // [dec4] Decode-sized passes split every token's positions into fixed ranges
+      // (paged_attention.h split_positions), whatever n_splits says: a token's result then does
+      // not depend on the batch, so speculative verify rows equal plain decode bit for bit.
+      s.split_positions = decode_split_positions();
+      s.n_splits = static_cast<int>((n_ctx + s.split_positions - 1) / s.split_positions);
+    }
     return s;
   }
+  // [dec4] Positions per attention split of decode-sized passes: 64, or more for contexts over
+  // 4096 so that at most 64 splits cover the context.
+  int64_t decode_split_positions() const { return std::max<int64_t>(64, ((n_ctx + 63) / 64 + 63) / 64 * 64); }
+  // [dec4] Graphs of passes of up to kMaxGraphTokens tokens, by tokens and logit rows.
+  static int64_t graph_key(int64_t n, int64_t n_logit_rows) { return n * (kMaxGraphTokens + 1) + n_logit_rows; }
 
   // Splits of the attention over positions: enough thread blocks to fill the device when few
   // tokens attend to a long context; one split when the tokens alone fill it.
@@ -487,10 +510,19 @@ struct CudaBackend::Impl {
       op(kcu::rope_kv_write(Q, K, Vv, rope_table.get<float>(), positions,
                                table_offsets, tables, kv_pool.get(), rs, stream),
             "rope_kv_write");
-      op(kcu::paged_attention_q8(Q, kv_pool.get(), positions, table_offsets, tables, attn.get<float>(),
-                                 attention_workspace.get(), attention_shape(n, il, attention_split_count),
-                                 wo_q8 ? q8 : nullptr, stream),
-         "paged_attention");
+      if (n > kMaxMatvecRows && kcu::prefill_attention_supported(attention_shape(n, il, 1))) {  // [pre4] prefill
+        kcu::PagedAttentionShape ps = attention_shape(n, il, 1);
+        ps.n_splits = kcu::prefill_attention_splits(ps, prefill_max_len, sm_count, attention_workspace.bytes());
+        op(kcu::prefill_attention(Q, kv_pool.get(), positions, table_offsets, tables, attn.get<float>(),
+                                  attention_workspace.get(), ps, stream),
+           "prefill_attention");
+      } else {
+        op(kcu::paged_attention_q8(Q, kv_pool.get(), positions, table_offsets, tables, attn.get<float>(),
+                                   n <= kMaxGraphTokens ? decode_attention_workspace.get() : attention_workspace.get(),
+                                   attention_shape(n, il, attention_split_count),
+                                   wo_q8 ? q8 : nullptr, stream),
+           "paged_attention");
+      }
       matmul_in(l.wo, attn.get<float>(), n, P, "attn_output", wo_q8);
       op(kcu::residual_rms_norm_q8(X, P, l.ffn_norm.get<float>(), H, n, c.n_embd, c.rms_eps, ffn_q8 ? q8 : nullptr,
                                    stream),
@@ -531,16 +563,19 @@ struct CudaBackend::Impl {
           "embedding copy");
   }
 
-  // A decode step of n sequences (one token and one logit row each) as a graph replay.
-  void run_decode_graph(int64_t n) {
-    auto it = decode_graphs.find(n);
+  // A pass of n <= kMaxGraphTokens tokens (decode steps of n sequences, or a few tokens of one
+  // sequence, e.g. speculative verify) with n_logit_rows logit rows, as a graph replay. [dec4]
+  // Everything that varies between steps is in the metadata copied at its start (the tables of up
+  // to n sequences: n_seqs <= n), so one graph serves every pass of that shape.
+  void run_decode_graph(int64_t n, int64_t n_logit_rows) {
+    auto it = decode_graphs.find(graph_key(n, n_logit_rows));
     if (it == decode_graphs.end()) {
       cudaGraph_t graph = nullptr;
       check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "graph capture");
       try {
         enqueue_inputs(n, n);
         enqueue_layers(n, attention_splits(n, n_ctx));
-        enqueue_logits(0, n);
+        if (n_logit_rows > 0) enqueue_logits(0, n_logit_rows);
       } catch (...) {
         (void)cudaStreamEndCapture(stream, &graph);
         if (graph) (void)cudaGraphDestroy(graph);
@@ -552,7 +587,7 @@ struct CudaBackend::Impl {
       const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
       (void)cudaGraphDestroy(graph);
       check(e, "graph instantiate");
-      it = decode_graphs.emplace(n, exec).first;
+      it = decode_graphs.emplace(graph_key(n, n_logit_rows), exec).first;
     }
     check(cudaGraphLaunch(it->second, stream), "graph launch");
     ++graph_replays;
@@ -562,9 +597,9 @@ struct CudaBackend::Impl {
   // the logits of its n_logit_rows rows to `out`.
   void run_pass(int64_t n, int64_t n_seqs, int64_t max_len, int64_t n_logit_rows, bool decode, float* out) {
     const int64_t V = config.n_vocab;
-    if (decode && graphs_enabled && !profiler && n <= kMaxGraphTokens) {
+    if (graphs_enabled && !profiler && n <= kMaxGraphTokens) {  // [dec4] any pass this small
       try {
-        run_decode_graph(n);
+        run_decode_graph(n, n_logit_rows);
       } catch (const Error& e) {
         // Capture can fail for reasons outside our control (a library call that is not
         // capturable); fall back to plain launches for the rest of the session.
@@ -580,6 +615,7 @@ struct CudaBackend::Impl {
     const auto t0 = std::chrono::steady_clock::now();
     if (profiler) profiler->begin_pass(fmt::format("{} of {} tokens", decode ? "decode" : "prefill", n));
     enqueue_inputs(n, n_seqs);
+    prefill_max_len = max_len;  // [pre4] prefill_attention's position splits
     enqueue_layers(n, decode ? attention_splits(n, n_ctx) : attention_splits(n, max_len));
     for (int64_t first = 0; first < n_logit_rows; first += kLogitRows) {
       const int64_t rows = std::min(kLogitRows, n_logit_rows - first);
@@ -616,6 +652,31 @@ struct CudaBackend::Impl {
         if (b < 0 || b >= n_blocks) throw Error(fmt::format("sequence {}: block id {} is outside the pool", s, b));
       }
     }
+  }
+
+  // [pre4] One prefill-sized pass of dummy tokens at load, so the first real prompt does not pay
+  // the one-time cost of the first cuBLAS products of each shape (~60-70 ms on an H200 for 8B at
+  // 512 tokens, with CUDA_MODULE_LOADING=EAGER too: library setup and kernel selection), which a
+  // 2-repeat bench would otherwise average into pp. Its K/V go to blocks the engine has not handed
+  // out yet; every block is written again before anything reads it. Not profiled.
+  // HEARTH_CUDA_NO_WARMUP=1 skips it (to measure the cold cost).
+  void warm_up_prefill() {
+    if (const char* off = std::getenv("HEARTH_CUDA_NO_WARMUP"); off && off[0] == '1') return;
+    const int64_t n = std::min({max_batch, n_ctx, n_blocks * geometry.block_tokens});
+    if (n <= kMaxMatvecRows) return;
+    const std::vector<TokenId> tokens(static_cast<size_t>(n), 0);
+    std::vector<int32_t> table(static_cast<size_t>(geometry.blocks_for(n)));
+    std::iota(table.begin(), table.end(), 0);
+    const SequenceSlice warm{tokens, 0, table, 0};
+    std::vector<float> logits;
+    auto saved_profiler = std::move(profiler);
+    try {
+      forward_batch({&warm, 1}, logits);
+    } catch (...) {
+      profiler = std::move(saved_profiler);
+      throw;
+    }
+    profiler = std::move(saved_profiler);
   }
 
   void forward_batch(std::span<const SequenceSlice> seqs, std::vector<float>& out) {
@@ -676,6 +737,7 @@ struct CudaBackend::Impl {
 CudaBackend::CudaBackend(const ModelConfig& config, const ModelWeights& weights, const CudaBackendOptions& options)
     : impl_(std::make_unique<Impl>(config, weights, options)) {
   impl_->init();
+  impl_->warm_up_prefill();  // [pre4]
 }
 
 CudaBackend::~CudaBackend() = default;

@@ -81,7 +81,11 @@ class Renderer {
       if (fmt.size() > 256) throw BuiltinError("strftime_now format too long");
       const std::time_t now = std::time(nullptr);
       std::tm tm{};
+#ifdef _WIN32
+      localtime_s(&tm, &now);  // the same, argument order of the C11 Annex K / MSVCRT function
+#else
       localtime_r(&now, &tm);
+#endif
       char buf[1024];
       const size_t n = std::strftime(buf, sizeof buf, fmt.c_str(), &tm);
       return Value(std::string(buf, n));

@@ -63,6 +63,8 @@ struct FakeBackendConfig {
   int32_t first_allowed = 3;
   std::chrono::microseconds step_delay{0};  // per forward_batch, to make steps observable
   std::function<void()> before_step;        // called at the start of each forward_batch (a gate)
+  // Called with each forward_batch's slices (a cost model advancing a fake clock, for example).
+  std::function<void(std::span<const SequenceSlice>)> on_forward;
 };
 
 class FakeBackend final : public Backend {
@@ -86,6 +88,7 @@ class FakeBackend final : public Backend {
 
   void forward_batch(std::span<const SequenceSlice> seqs, std::vector<float>& logits) override {
     if (c_.before_step) c_.before_step();
+    if (c_.on_forward) c_.on_forward(seqs);
     if (c_.step_delay.count() > 0) std::this_thread::sleep_for(c_.step_delay);
     int64_t rows = 0;
     for (const auto& s : seqs) rows += s.n_logits;

@@ -154,6 +154,32 @@ class TestEngine : public QObject {
     QVERIFY2(pool_whole(*fe.engine, why), qPrintable(why));
   }
 
+  // An idle engine waits briefly (EngineOptions::admit_window) for the rest of a burst: four
+  // requests submitted back to back prefill in the same first step.
+  void burstOfRequestsSharesTheFirstStep() {
+    std::mt19937_64 rng(fresh_seed("burstOfRequestsSharesTheFirstStep"));
+    EngineOptions o;
+    o.max_running = 4;
+    o.admit_window = std::chrono::milliseconds(50);  // generous: this machine may be busy
+    auto first_slices = std::make_shared<std::atomic<int64_t>>(-1);
+    FakeBackendConfig cfg;
+    cfg.on_forward = [first_slices](std::span<const SequenceSlice> seqs) {
+      int64_t none = -1;
+      first_slices->compare_exchange_strong(none, static_cast<int64_t>(seqs.size()));
+    };
+    FakeEngine fe(cfg, o);
+    QVERIFY(fe.loaded);
+    Collector c;
+    std::vector<Request> requests;
+    for (int i = 0; i < 4; ++i) requests.push_back(greedy_request(random_prompt(rng, 30), 5));
+    for (int i = 0; i < 4; ++i) fe.engine->submit(requests[static_cast<size_t>(i)], c.sink(i));
+    QVERIFY(c.wait_finished(4));
+    QCOMPARE(first_slices->load(), int64_t{4});
+    for (int i = 0; i < 4; ++i) {
+      QCOMPARE(c.get(i).tokens, fake_greedy(requests[static_cast<size_t>(i)].prompt_tokens, 5, 512, 3));
+    }
+  }
+
   void sharedPrefixIsReusedAndCopiedOnWrite() {
     std::mt19937_64 rng(fresh_seed("sharedPrefixIsReusedAndCopiedOnWrite"));
     FakeEngine fe({});

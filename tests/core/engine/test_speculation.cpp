@@ -77,6 +77,7 @@ struct SpecEngine {
                                                                                      const BackendOptions& bo) {
         FakeBackendConfig d = cfg;
         d.before_step = {};
+        d.on_forward = {};
         d.step_delay = {};
         d.n_blocks = draft_blocks > 0 ? draft_blocks : bo.kv_blocks;
         return BackendChoice{std::make_unique<NoisyFake>(d, draft_noise, draft_delay), "noisy fake"};
@@ -606,6 +607,97 @@ class TestSpeculation : public QObject {
     } else {
       QVERIFY2(drafted < generated / 4, "auto kept speculating with a slow, poor draft");
     }
+  }
+
+  // `auto` through the whole engine, timed by a fake clock that the fake backend advances by a
+  // cost model of the step (a function of the decode slices and the rows), so the outcome does
+  // not depend on this machine's load: greedy output identical to plain decode, fake-clock
+  // throughput at least 0.98x plain where speculation does not pay and above plain where it does.
+  void autoFollowsStepCostModel_data() {
+    QTest::addColumn<int>("streams");
+    QTest::addColumn<double>("noise");  // draft model noise: 0 = the target itself (acceptance 1)
+    QTest::addColumn<int>("model");     // 0: a verify row costs twice a decode row; 1: rows nearly free
+    QTest::addColumn<bool>("pays");
+    QTest::newRow("1 stream, steep rows, perfect draft") << 1 << 0.0 << 0 << false;
+    QTest::newRow("4 streams, steep rows, perfect draft") << 4 << 0.0 << 0 << false;
+    QTest::newRow("4 streams, steep rows, poor draft") << 4 << 6.0 << 0 << false;
+    QTest::newRow("1 stream, cheap rows, perfect draft") << 1 << 0.0 << 1 << true;
+    QTest::newRow("4 streams, cheap rows, perfect draft") << 4 << 0.0 << 1 << true;
+    QTest::newRow("4 streams, cheap rows, poor draft") << 4 << 6.0 << 1 << false;
+  }
+  void autoFollowsStepCostModel() {
+    QFETCH(int, streams);
+    QFETCH(double, noise);
+    QFETCH(int, model);
+    QFETCH(bool, pays);
+    std::mt19937_64 rng(fresh_seed("autoFollowsStepCostModel"));
+    std::vector<Request> requests;
+    for (int i = 0; i < streams; ++i) requests.push_back(greedy_request(random_tokens(rng, 10, 3, 511), 160, SpecMode::kOff, 6));
+    // Fake seconds: prefill steps 2 ms + 10 us a token; decode steps (every slice one token plus
+    // its drafts) by the model.
+    auto step_cost = [model](std::span<const SequenceSlice> seqs) {
+      int64_t rows = 0, extra = 0;
+      bool decode = true;
+      for (const auto& s : seqs) {
+        rows += static_cast<int64_t>(s.tokens.size());
+        extra += s.n_logits > 1 ? s.n_logits - 1 : 0;
+        decode = decode && static_cast<int64_t>(s.tokens.size()) == std::max<int64_t>(1, s.n_logits);
+      }
+      if (!decode) return 2e-3 + 1e-5 * static_cast<double>(rows);
+      const auto b = static_cast<double>(rows - extra), e = static_cast<double>(extra);
+      if (model == 0) return 1e-3 * (1.0 + b + 2.0 * e + (e > 0 ? 0.3 : 0.0));
+      return 1e-3 * (4.0 + 0.2 * b + 0.02 * e + (e > 0 ? 0.1 : 0.0));
+    };
+    double plain_s = 0, auto_s = 0;
+    int64_t steps = 0;
+    auto run = [&](SpecMode mode, double& fake_seconds, std::vector<Collected>& out) {
+      auto clock = std::make_shared<std::atomic<int64_t>>(0);  // fake nanoseconds
+      // The first forward pass waits until every request is submitted, so both runs batch the
+      // same way (all prompts in the second step, then decode steps of every stream).
+      auto all_submitted = std::make_shared<std::promise<void>>();
+      std::shared_future<void> gate = all_submitted->get_future().share();
+      FakeBackendConfig cfg;
+      cfg.before_step = [gate] { gate.wait(); };
+      cfg.context = 512;
+      cfg.n_blocks = 600;
+      cfg.on_forward = [clock, step_cost](std::span<const SequenceSlice> seqs) {
+        clock->fetch_add(static_cast<int64_t>(step_cost(seqs) * 1e9));
+      };
+      EngineOptions o;
+      o.max_running = streams;
+      o.step_clock = [clock] { return static_cast<double>(clock->load()) * 1e-9; };
+      SpecEngine se(cfg, o, mode == SpecMode::kOff ? -1.0f : static_cast<float>(noise));
+      QVERIFY(se.loaded);
+      Collector c;
+      for (int i = 0; i < streams; ++i) {
+        Request r = requests[static_cast<size_t>(i)];
+        r.spec = mode;
+        se.engine->submit(r, c.sink(i));
+      }
+      all_submitted->set_value();
+      QVERIFY(c.wait_finished(streams, std::chrono::seconds(120)));
+      steps = se.backend->steps();
+      fake_seconds = static_cast<double>(clock->load()) * 1e-9;
+      for (int i = 0; i < streams; ++i) out.push_back(c.get(i));
+    };
+    std::vector<Collected> plain, autos;
+    run(SpecMode::kOff, plain_s, plain);
+    const int64_t plain_steps = steps;
+    run(SpecMode::kAuto, auto_s, autos);
+    int64_t drafted = 0, accepted = 0;
+    for (int i = 0; i < streams; ++i) {
+      const auto expected = fake_greedy(requests[static_cast<size_t>(i)].prompt_tokens, 160, 512, 3);
+      QCOMPARE(plain[static_cast<size_t>(i)].tokens, expected);
+      QCOMPARE(autos[static_cast<size_t>(i)].tokens, expected);
+      drafted += autos[static_cast<size_t>(i)].usage.drafted_tokens;
+      accepted += autos[static_cast<size_t>(i)].usage.accepted_tokens;
+    }
+    const double speedup = plain_s / auto_s;  // same tokens: throughput ratio
+    std::printf("fake time plain %.1f ms (%lld steps), auto %.1f ms (%lld steps): auto/plain throughput %.3f; drafted %lld, accepted %lld\n",
+                plain_s * 1e3, static_cast<long long>(plain_steps), auto_s * 1e3, static_cast<long long>(steps), speedup,
+                static_cast<long long>(drafted), static_cast<long long>(accepted));
+    QVERIFY2(speedup >= 0.98, "auto is slower than plain decode");
+    if (pays) QVERIFY2(speedup > 1.2, "auto did not speculate where it pays");
   }
 
   void refusesDraftModeWithoutDraftModel() {

@@ -371,6 +371,105 @@ class TestSampler : public QObject {
     QVERIFY_THROWS_EXCEPTION(hearth::Error, Sampler(bad, 10));
   }
 
+  // The sampler never copies the row (penalties are an overlay, top-k skips blocks of values
+  // below its worst kept one): its kept set and probabilities must equal a naive float64 chain
+  // over a penalised copy, with NaN and infinities sprinkled in, vocabularies that are not
+  // multiples of the block size, and random histories and parameters.
+  void fast_paths_match_naive_chain() {
+    std::mt19937_64 rng(fresh_seed("fast_paths_match_naive_chain"));
+    const float inf = std::numeric_limits<float>::infinity();
+    for (int trial = 0; trial < 300; ++trial) {
+      const int n = std::uniform_int_distribution<int>(1, 3000)(rng);
+      auto logits = random_logits(rng, n);
+      const int specials = std::uniform_int_distribution<int>(0, 4)(rng);
+      for (int k = 0; k < specials; ++k) {
+        const float pick[] = {std::nanf(""), -inf, inf, 1e4f};
+        logits[rng() % static_cast<size_t>(n)] = pick[rng() % (trial % 3 == 0 ? 4 : 2)];
+      }
+      SamplingParams p;
+      p.temperature = (rng() % 4 == 0) ? 0.0f : 0.7f;
+      const int ks[] = {0, 1, 5, 40};
+      p.top_k = ks[rng() % 4];
+      p.top_p = (rng() % 2) ? 1.0f : 0.9f;
+      p.min_p = (rng() % 2) ? 0.0f : 0.05f;
+      p.repeat_penalty = (rng() % 2) ? 1.0f : 1.3f;
+      p.presence_penalty = (rng() % 3 == 0) ? 0.5f : 0.0f;
+      p.penalty_last_n = (rng() % 4 == 0) ? -1 : 16;
+      Sampler s(p, n);
+      std::vector<int> history;
+      const int h = std::uniform_int_distribution<int>(0, 40)(rng);
+      for (int k = 0; k < h; ++k) {
+        history.push_back(static_cast<int>(rng() % static_cast<size_t>(n)));
+        s.accept(history.back());
+      }
+      // The naive chain: penalise a copy, then every filter by full sorts in float64.
+      std::vector<double> w(logits.begin(), logits.end());
+      for (auto& x : w) x = std::isnan(x) ? -HUGE_VAL : x;
+      const bool any_penalty = p.repeat_penalty != 1.0f || p.presence_penalty != 0.0f;
+      if (any_penalty && !history.empty()) {
+        const size_t window = p.penalty_last_n < 0 ? history.size() : std::min<size_t>(history.size(), 16);
+        std::set<int> distinct(history.end() - static_cast<std::ptrdiff_t>(window), history.end());
+        for (int t : distinct) {
+          float v = logits[static_cast<size_t>(t)];
+          if (!std::isfinite(v)) continue;
+          v = v > 0.0f ? v / p.repeat_penalty : v * p.repeat_penalty;
+          v -= p.presence_penalty;
+          w[static_cast<size_t>(t)] = v;
+        }
+      }
+      std::vector<int> ids;
+      const bool pos_inf = std::any_of(w.begin(), w.end(), [](double x) { return x == HUGE_VAL; });
+      for (int i = 0; i < n; ++i) {
+        const double x = w[static_cast<size_t>(i)];
+        if (pos_inf ? x == HUGE_VAL : std::isfinite(x)) ids.push_back(i);
+      }
+      if (ids.empty()) {
+        QVERIFY_THROWS_EXCEPTION(hearth::Error, s.probabilities(logits));
+        continue;
+      }
+      auto by_value = [&](int a, int b) { return w[static_cast<size_t>(a)] != w[static_cast<size_t>(b)] ? w[static_cast<size_t>(a)] > w[static_cast<size_t>(b)] : a < b; };
+      std::sort(ids.begin(), ids.end(), by_value);
+      std::map<int, double> expected;
+      if (p.temperature <= 0.0f) {
+        expected[ids[0]] = 1.0;
+      } else {
+        if (p.top_k > 0 && ids.size() > static_cast<size_t>(p.top_k)) ids.resize(static_cast<size_t>(p.top_k));
+        std::vector<double> lg;
+        for (int i : ids) lg.push_back(pos_inf ? 0.0 : w[static_cast<size_t>(i)]);
+        std::vector<double> pr = softmax(lg, p.temperature);
+        const double pmax = *std::max_element(pr.begin(), pr.end());
+        std::vector<std::pair<int, double>> kept;
+        for (size_t i = 0; i < ids.size(); ++i) {
+          if (p.min_p > 0 && pr[i] < std::min(static_cast<double>(p.min_p) * pmax, pmax)) continue;
+          kept.emplace_back(ids[i], pr[i]);
+        }
+        if (p.top_p < 1.0f) {
+          std::stable_sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+          double cum = 0;
+          size_t keep = kept.size();
+          for (size_t i = 0; i < kept.size(); ++i) {
+            cum += kept[i].second;
+            if (cum >= p.top_p) {
+              keep = i + 1;
+              break;
+            }
+          }
+          kept.resize(keep);
+        }
+        double sum = 0;
+        for (const auto& [id, q] : kept) sum += q;
+        for (const auto& [id, q] : kept) expected[id] = q / sum;
+      }
+      const std::vector<float> got = s.probabilities(logits);
+      const std::string what = "trial " + std::to_string(trial) + ", n " + std::to_string(n);
+      size_t nonzero = 0;  // a kept token can underflow to probability 0 (a logit far below the best)
+      for (const auto& [id, q] : expected) nonzero += static_cast<float>(q) > 0.0f ? 1 : 0;
+      QCOMPARE(support(got).size(), nonzero);
+      for (const auto& [id, q] : expected) QVERIFY2(std::abs(got[static_cast<size_t>(id)] - q) < 1e-5, what.c_str());
+      if (p.temperature <= 0.0f) QCOMPARE(s.sample(logits), expected.begin()->first);
+    }
+  }
+
   void large_vocab_speed() {
     // Not a benchmark: shows the cost at a Qwen-sized vocabulary with the default chain.
     std::mt19937_64 rng(fresh_seed("large_vocab_speed"));

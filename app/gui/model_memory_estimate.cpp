@@ -1,0 +1,101 @@
+#include "app/gui/model_memory_estimate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <optional>
+
+#include "app/gui/model_summary.h"
+#include "core/backend/cuda/cuda_entry.h"
+#include "core/backend/cuda/cuda_probe.h"
+#include "core/backend/cuda/nvml_device.h"
+#include "core/gguf/gguf_file.h"
+#include "core/model/model_info.h"
+
+namespace hearth {
+namespace {
+
+// The CUDA backend's constants (cuda_backend.cpp / cuda_backend.h defaults).
+constexpr double kBlockTokens = 16;
+constexpr double kMaxBatch = 512;
+constexpr double kLogitRows = 64;
+constexpr double kGemmTile = 64.0 * (1 << 20);
+constexpr double kContextMargin = 512.0 * (1 << 20);
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+QString gib(double bytes) { return QString::number(bytes / kGiB, 'f', 2) + QStringLiteral(" GiB"); }
+
+}  // namespace
+
+ModelMemoryEstimate estimate_model_memory(const ModelInfo& info, int64_t context_size) {
+  const ModelShapes& s = info.shapes;
+  ModelMemoryEstimate e;
+  e.context = context_size > 0 ? context_size : std::min<int64_t>(s.n_ctx_train > 0 ? s.n_ctx_train : 4096, 4096);
+  const double ctx = static_cast<double>(e.context);
+  const double layers = static_cast<double>(std::max<int64_t>(s.n_layer, 0));
+  const double head_dim = static_cast<double>(std::max<int64_t>(s.head_dim, 0));
+  const double n_embd = static_cast<double>(std::max<int64_t>(s.n_embd, 0));
+  const double n_ff = static_cast<double>(std::max<int64_t>(s.n_ff, 0));
+  const double n_vocab = static_cast<double>(std::max<int64_t>(s.n_vocab, 0));
+  const double q_dim = static_cast<double>(std::max<int64_t>(s.n_head, 0)) * head_dim;
+  const double kv_dim = static_cast<double>(std::max<int64_t>(s.n_head_kv, 0)) * head_dim;
+
+  e.weights = static_cast<double>(info.tensor_bytes);
+  // K and V, F16, for every layer, in whole 16-token blocks.
+  const double blocks = std::ceil(ctx / kBlockTokens);
+  e.kv_cache = blocks * kBlockTokens * 2 * layers * kv_dim * 2;
+  const double act = kMaxBatch * (2 * n_embd + std::max(n_embd, q_dim) + 2 * q_dim + 2 * kv_dim + 2 * n_ff +
+                                  std::max(q_dim + 2 * kv_dim, 2 * n_ff));
+  const double logits = kLogitRows * (n_embd + n_vocab);
+  const double rope = ctx * head_dim;
+  const double gemm = 2 * kMaxBatch * std::max(n_embd, n_ff) + kGemmTile;
+  e.buffers = 4 * (act + logits + rope) + gemm + kContextMargin;
+  return e;
+}
+
+QVariantMap inspect_model_file(const QString& path, int64_t context_size) {
+  QVariantMap out = read_model_summary(path);
+  if (out.contains(QStringLiteral("error"))) return out;
+  out[QStringLiteral("path")] = path;
+  try {
+    const auto file = gguf::GgufFile::open(path.toStdString());
+    const ModelMemoryEstimate e = estimate_model_memory(read_model_info(file), context_size);
+    QVariantMap m;
+    m[QStringLiteral("context")] = static_cast<qint64>(e.context);
+    m[QStringLiteral("weights")] = e.weights;
+    m[QStringLiteral("kvCache")] = e.kv_cache;
+    m[QStringLiteral("buffers")] = e.buffers;
+    m[QStringLiteral("total")] = e.total();
+    const std::string gpu = nvidia_gpu_name_without_cuda();
+    std::optional<NvmlDevice::Memory> vram;
+    if (!gpu.empty()) vram = NvmlDevice(0).memory();
+    m[QStringLiteral("gpu")] = QString::fromStdString(gpu);
+    m[QStringLiteral("freeVram")] = vram ? static_cast<double>(vram->free) : -1.0;
+    m[QStringLiteral("totalVram")] = vram ? static_cast<double>(vram->total) : -1.0;
+    const QString need = QObject::tr("about %1 (weights %2 + KV cache %3 for %4 tokens + buffers %5)")
+                             .arg(gib(e.total()), gib(e.weights), gib(e.kv_cache))
+                             .arg(e.context)
+                             .arg(gib(e.buffers));
+    QString verdict;
+    if (gpu.empty()) {
+      verdict = QObject::tr("No NVIDIA GPU: runs on the CPU. On a GPU it would need %1.").arg(need);
+    } else if (!cuda_backend_compiled()) {
+      verdict = QObject::tr("Found %1, but this build has no CUDA support: runs on the CPU. On the GPU it would need %2.")
+                    .arg(QString::fromStdString(gpu), need);
+    } else if (!vram) {
+      verdict = QObject::tr("%1: needs %2; free memory unknown.").arg(QString::fromStdString(gpu), need);
+    } else {
+      const bool fits = e.total() <= static_cast<double>(vram->free);
+      m[QStringLiteral("fits")] = fits;
+      verdict = (fits ? QObject::tr("Fits on %1: needs %2 of %3 free.") : QObject::tr("Does not fit on %1: needs %2, only %3 free; runs on the CPU."))
+                    .arg(QString::fromStdString(gpu), need, gib(static_cast<double>(vram->free)));
+    }
+    m[QStringLiteral("verdict")] = verdict;
+    out[QStringLiteral("memory")] = m;
+  } catch (const std::exception& e) {
+    out[QStringLiteral("error")] = QString::fromStdString(e.what());
+  }
+  return out;
+}
+
+}  // namespace hearth

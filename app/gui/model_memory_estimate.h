@@ -1,0 +1,34 @@
+#pragma once
+// How much GPU memory a model would take, before it is loaded, in builds with or without CUDA.
+// estimate_cuda_memory() (core/backend/cuda/cuda_backend.h) needs the loaded weights and is only
+// compiled with CUDA; this estimate follows the same formula from the file's metadata alone:
+// weights (the tensor bytes as stored) + the F16 KV pool for the chosen context (16-token
+// blocks) + activation buffers for 512-token passes, logits, RoPE tables, the gemm workspace and
+// a 512 MiB margin for the CUDA context and cuBLAS. It is an estimate: repacked matrices and
+// the host-side token embedding make the real number differ by a few percent.
+#include <QString>
+#include <QVariantMap>
+#include <cstdint>
+
+namespace hearth {
+
+struct ModelInfo;
+
+struct ModelMemoryEstimate {
+  int64_t context = 0;  // positions the KV cache holds
+  double weights = 0;   // bytes (double: the inputs come from an untrusted file; no overflow)
+  double kv_cache = 0;
+  double buffers = 0;
+  double total() const { return weights + kv_cache + buffers; }
+};
+
+// `context_size` 0: min(trained context, 4096), as the backends choose.
+ModelMemoryEstimate estimate_model_memory(const ModelInfo& info, int64_t context_size);
+
+// read_model_summary() of `path` plus, under "memory": {context, weights, kvCache, buffers,
+// total (bytes), gpu (name or ""), freeVram, totalVram (bytes, -1 unknown), fits (bool, only
+// with a GPU and a known free size), verdict (one line for the dialog)}. Reads the file and the
+// GPU's free memory (NVML, no CUDA initialization): call it off the GUI thread.
+QVariantMap inspect_model_file(const QString& path, int64_t context_size);
+
+}  // namespace hearth
