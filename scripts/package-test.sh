@@ -8,8 +8,8 @@
 #                             CPU only, Release, no tests; with --no-build it must exist)
 #   HEARTH_PACKAGE_CMAKE_ARGS extra configure arguments (e.g. "-DHEARTH_CUDA=ON" for the CUDA DEB)
 # Needs root (or sudo) and apt: it installs into this machine. Without them it prints SKIP.
-# Not part of scripts/test.sh: it changes the system and needs its own Release build; the CI
-# runs it as a separate step (packaging/README.md).
+# Not part of scripts/test.sh (it changes the system and needs its own Release build): .ci/run
+# runs it after the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
