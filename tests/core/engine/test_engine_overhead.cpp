@@ -98,7 +98,12 @@ class TestEngineOverhead : public QObject {
                 static_cast<long long>(generated), static_cast<unsigned long long>(st.steps), host_ms,
                 1e3 * st.forward_seconds / static_cast<double>(st.steps));
     QVERIFY(st.steps >= static_cast<uint64_t>(gen - 1));
+#if defined(__SANITIZE_ADDRESS__)
+    // ASan makes every host operation several times slower: the numbers are printed, not judged.
+    (void)host_ms;
+#else
     QVERIFY2(host_ms < 10.0, "the engine's host time per step is far above its target");
+#endif
   }
 
  private:
