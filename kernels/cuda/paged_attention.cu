@@ -34,6 +34,34 @@ struct AttentionQ8 {
   float2* dsx = nullptr;
 };
 
+// One step of the online softmax over a tile of n scores, one warp per head g of the group:
+// score_s[g * kTile + j] becomes exp(score - new max); m_s/l_s (running max and sum) are updated and
+// corr_s[g] gets the factor the head's accumulated output must be scaled by.
+__device__ __forceinline__ void online_softmax_tile(float* score_s, float* m_s, float* l_s, float* corr_s,
+                                                    int group, int n, int warp, int lane) {
+  for (int g = warp; g < group; g += kWarps) {
+    float* sg = score_s + g * kTile;
+    float tile_max = -INFINITY;
+    for (int j = lane; j < n; j += 32) tile_max = fmaxf(tile_max, sg[j]);
+    for (int o = 16; o > 0; o >>= 1) tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, o));
+    const float m_old = m_s[g];
+    const float m_new = fmaxf(m_old, tile_max);
+    float sum = 0.0f;
+    for (int j = lane; j < n; j += 32) {
+      const float p = expf(sg[j] - m_new);
+      sg[j] = p;
+      sum += p;
+    }
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) {
+      const float corr = expf(m_old - m_new);  // exp(-inf) = 0 on the first tile
+      corr_s[g] = corr;
+      m_s[g] = m_new;
+      l_s[g] = l_s[g] * corr + sum;
+    }
+  }
+}
+
 __device__ __forceinline__ void store_out(float* out, int64_t index, float v, const AttentionQ8& q8) {
   out[index] = v;
   if (q8.qx) detail::quantize_block_warp(v, q8.qx + (index & ~int64_t{31}), q8.dsx + index / 32);
@@ -97,28 +125,8 @@ __global__ void paged_attention_kernel(const float* q, const __half* pool, const
     }
     __syncthreads();
     // Online softmax, one warp per head of the group.
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (int64_t g = warp; g < group; g += kWarps) {
-      float* sg = score_s + g * kTile;
-      float tile_max = -INFINITY;
-      for (int64_t j = lane; j < n; j += 32) tile_max = fmaxf(tile_max, sg[j]);
-      for (int o = 16; o > 0; o >>= 1) tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, o));
-      const float m_old = m_s[g];
-      const float m_new = fmaxf(m_old, tile_max);
-      float sum = 0.0f;
-      for (int64_t j = lane; j < n; j += 32) {
-        const float p = expf(sg[j] - m_new);
-        sg[j] = p;
-        sum += p;
-      }
-      for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-      if (lane == 0) {
-        const float corr = expf(m_old - m_new);  // exp(-inf) = 0 on the first tile
-        corr_s[g] = corr;
-        m_s[g] = m_new;
-        l_s[g] = l_s[g] * corr + sum;
-      }
-    }
+    online_softmax_tile(score_s, m_s, l_s, corr_s, static_cast<int>(group), static_cast<int>(n), threadIdx.x / 32,
+                        threadIdx.x % 32);
     __syncthreads();
     // Weighted V: consecutive threads take consecutive elements of a V row (coalesced).
     for (int64_t e = threadIdx.x; e < group * hd; e += kThreads) {
@@ -238,27 +246,7 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     __syncthreads();
-    for (int g = warp; g < group; g += kWarps) {
-      float* sg = score_s + g * kTile;
-      float tile_max = -INFINITY;
-      for (int j = lane; j < n; j += 32) tile_max = fmaxf(tile_max, sg[j]);
-      for (int o = 16; o > 0; o >>= 1) tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, o));
-      const float m_old = m_s[g];
-      const float m_new = fmaxf(m_old, tile_max);
-      float sum = 0.0f;
-      for (int j = lane; j < n; j += 32) {
-        const float p = expf(sg[j] - m_new);
-        sg[j] = p;
-        sum += p;
-      }
-      for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-      if (lane == 0) {
-        const float corr = expf(m_old - m_new);  // exp(-inf) = 0 on the first tile
-        corr_s[g] = corr;
-        m_s[g] = m_new;
-        l_s[g] = l_s[g] * corr + sum;
-      }
-    }
+    online_softmax_tile(score_s, m_s, l_s, corr_s, group, n, warp, lane);
     __syncthreads();
 #pragma unroll
     for (int g = 0; g < kG; ++g) acc[g] *= g < group ? corr_s[g] : 0.0f;
