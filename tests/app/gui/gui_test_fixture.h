@@ -122,4 +122,39 @@ class GuiApp {
   QQuickWindow* window_ = nullptr;
 };
 
+// What every GUI test function owns: a recorder of Qt warnings, a fresh data directory and, once
+// a test starts it, the app. A test class derives from it (besides QObject) and calls
+// begin_test() from its init() slot and end_test() from cleanup().
+class GuiTestCase {
+ protected:
+  bool begin_test() {
+    warnings_ = std::make_unique<WarningRecorder>();
+    dir_ = std::make_unique<QTemporaryDir>();
+    return dir_->isValid();
+  }
+  // Stops the app; returns the warnings seen since begin_test() as a failure message, or an
+  // empty string when there were none.
+  QString end_test() {
+    gui_.reset();
+    const QStringList seen = warnings_->take();
+    warnings_.reset();
+    return seen.isEmpty() ? QString() : QStringLiteral("warnings at run time:\n") + seen.join('\n');
+  }
+  // A new app over this test's data directory (not started).
+  GuiApp& new_app() {
+    gui_ = std::make_unique<GuiApp>(dir_->path());
+    return *gui_;
+  }
+  // True once the model has loaded; false when it failed or took more than a minute.
+  bool wait_ready() {
+    return QTest::qWaitFor([&] { return gui_->app().models()->state() != QLatin1String("loading") &&
+                                        gui_->app().models()->state() != QLatin1String("none"); }, 60000) &&
+           gui_->app().models()->ready();
+  }
+
+  std::unique_ptr<WarningRecorder> warnings_;
+  std::unique_ptr<QTemporaryDir> dir_;
+  std::unique_ptr<GuiApp> gui_;
+};
+
 }  // namespace hearth_test

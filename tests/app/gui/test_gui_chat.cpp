@@ -19,24 +19,15 @@ Q_IMPORT_QML_PLUGIN(HearthPlugin)
 using hearth::ChatModel;
 using hearth_test::GuiApp;
 
-class TestGuiChat : public QObject {
+class TestGuiChat : public QObject, private hearth_test::GuiTestCase {
   Q_OBJECT
 
  private:
-  std::unique_ptr<hearth_test::WarningRecorder> warnings_;
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<GuiApp> gui_;
-
   bool start(const QString& model = hearth_test::stories_model()) {
-    gui_ = std::make_unique<GuiApp>(dir_->path());
+    new_app();
     if (!gui_->start(model)) return false;
     gui_->app().settings()->setProperty("maxTokens", 48);
     return true;
-  }
-  bool wait_ready() {
-    return QTest::qWaitFor([&] { return gui_->app().models()->state() != QLatin1String("loading") &&
-                                        gui_->app().models()->state() != QLatin1String("none"); }, 60000) &&
-           gui_->app().models()->ready();
   }
   // Types `text` into the composer and presses Enter, as a user would.
   bool type_and_send(const QString& text) {
@@ -50,17 +41,10 @@ class TestGuiChat : public QObject {
   QString reason_of(const QSignalSpy& spy, int i = 0) { return spy.at(i).at(0).toString(); }
 
  private slots:
-  void init() {
-    warnings_ = std::make_unique<hearth_test::WarningRecorder>();
-    dir_ = std::make_unique<QTemporaryDir>();
-    QVERIFY(dir_->isValid());
-  }
-
+  void init() { QVERIFY(begin_test()); }
   void cleanup() {
-    gui_.reset();
-    const QStringList seen = warnings_->take();
-    warnings_.reset();
-    QVERIFY2(seen.isEmpty(), qPrintable(QStringLiteral("warnings at run time:\n") + seen.join('\n')));
+    const QString warnings = end_test();
+    QVERIFY2(warnings.isEmpty(), qPrintable(warnings));
   }
 
   void sendStreamsTextIntoTheChat() {

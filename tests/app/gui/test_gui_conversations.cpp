@@ -14,22 +14,13 @@ Q_IMPORT_QML_PLUGIN(HearthPlugin)
 using hearth::ConversationListModel;
 using hearth_test::GuiApp;
 
-class TestGuiConversations : public QObject {
+class TestGuiConversations : public QObject, private hearth_test::GuiTestCase {
   Q_OBJECT
 
  private:
-  std::unique_ptr<hearth_test::WarningRecorder> warnings_;
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<GuiApp> gui_;
-
   bool start(const QString& model = hearth_test::stories_model()) {
-    gui_ = std::make_unique<GuiApp>(dir_->path());
+    new_app();
     return gui_->start(model);
-  }
-  bool wait_ready() {
-    return QTest::qWaitFor([&] { return gui_->app().models()->ready() || gui_->app().models()->state() == "failed"; },
-                           60000) &&
-           gui_->app().models()->ready();
   }
   bool chat(const QString& text) {
     QSignalSpy finished(&gui_->chat(), &hearth::ChatSession::turnFinished);
@@ -44,17 +35,10 @@ class TestGuiConversations : public QObject {
   }
 
  private slots:
-  void init() {
-    warnings_ = std::make_unique<hearth_test::WarningRecorder>();
-    dir_ = std::make_unique<QTemporaryDir>();
-    QVERIFY(dir_->isValid());
-  }
-
+  void init() { QVERIFY(begin_test()); }
   void cleanup() {
-    gui_.reset();
-    const QStringList seen = warnings_->take();
-    warnings_.reset();
-    QVERIFY2(seen.isEmpty(), qPrintable(QStringLiteral("warnings at run time:\n") + seen.join('\n')));
+    const QString warnings = end_test();
+    QVERIFY2(warnings.isEmpty(), qPrintable(warnings));
   }
 
   void createRenameDeleteUndoSearch() {

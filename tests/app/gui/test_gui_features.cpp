@@ -69,25 +69,16 @@ QString read_text(const QString& path) {
 
 }  // namespace
 
-class TestGuiFeatures : public QObject {
+class TestGuiFeatures : public QObject, private hearth_test::GuiTestCase {
   Q_OBJECT
 
  private:
-  std::unique_ptr<hearth_test::WarningRecorder> warnings_;
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<GuiApp> gui_;
-
   bool start(std::function<void(hearth::GuiConfig&)> configure = {}) {
-    gui_ = std::make_unique<GuiApp>(dir_->path());
+    new_app();
     gui_->configure = std::move(configure);
     if (!gui_->start()) return false;
     gui_->app().settings()->setProperty("maxTokens", 24);
     return true;
-  }
-  bool wait_ready() {
-    return QTest::qWaitFor([&] { return gui_->app().models()->state() != QLatin1String("loading") &&
-                                        gui_->app().models()->state() != QLatin1String("none"); }, 60000) &&
-           gui_->app().models()->ready();
   }
   // Sends `text` and waits for the turn to end; returns its finish reason.
   QString send_and_wait(const QString& text) {
@@ -115,17 +106,10 @@ class TestGuiFeatures : public QObject {
   }
 
  private slots:
-  void init() {
-    warnings_ = std::make_unique<hearth_test::WarningRecorder>();
-    dir_ = std::make_unique<QTemporaryDir>();
-    QVERIFY(dir_->isValid());
-  }
-
+  void init() { QVERIFY(begin_test()); }
   void cleanup() {
-    gui_.reset();
-    const QStringList seen = warnings_->take();
-    warnings_.reset();
-    QVERIFY2(seen.isEmpty(), qPrintable(QStringLiteral("warnings at run time:\n") + seen.join('\n')));
+    const QString warnings = end_test();
+    QVERIFY2(warnings.isEmpty(), qPrintable(warnings));
   }
 
   void exportMarkdownAndJsonThenImport() {

@@ -22,37 +22,21 @@ Q_IMPORT_QML_PLUGIN(HearthPlugin)
 
 using hearth_test::GuiApp;
 
-class TestGuiFeel : public QObject {
+class TestGuiFeel : public QObject, private hearth_test::GuiTestCase {
   Q_OBJECT
 
  private:
-  std::unique_ptr<hearth_test::WarningRecorder> warnings_;
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<GuiApp> gui_;
-
   bool start(int engine_threads = 2) {
-    gui_ = std::make_unique<GuiApp>(dir_->path());
+    new_app();
     gui_->configure = [engine_threads](hearth::GuiConfig& config) { config.n_threads = engine_threads; };
     return gui_->start();
   }
-  bool wait_ready() {
-    return QTest::qWaitFor([&] { return gui_->app().models()->state() != QLatin1String("loading") &&
-                                        gui_->app().models()->state() != QLatin1String("none"); }, 60000) &&
-           gui_->app().models()->ready();
-  }
 
  private slots:
-  void init() {
-    warnings_ = std::make_unique<hearth_test::WarningRecorder>();
-    dir_ = std::make_unique<QTemporaryDir>();
-    QVERIFY(dir_->isValid());
-  }
-
+  void init() { QVERIFY(begin_test()); }
   void cleanup() {
-    gui_.reset();
-    const QStringList seen = warnings_->take();
-    warnings_.reset();
-    QVERIFY2(seen.isEmpty(), qPrintable(QStringLiteral("warnings at run time:\n") + seen.join('\n')));
+    const QString warnings = end_test();
+    QVERIFY2(warnings.isEmpty(), qPrintable(warnings));
   }
 
   // Frames presented while text streams in, per second of streaming. Frames are counted from

@@ -21,19 +21,10 @@ Q_IMPORT_QML_PLUGIN(HearthPlugin)
 
 using hearth_test::GuiApp;
 
-class TestGuiModels : public QObject {
+class TestGuiModels : public QObject, private hearth_test::GuiTestCase {
   Q_OBJECT
 
  private:
-  std::unique_ptr<hearth_test::WarningRecorder> warnings_;
-  std::unique_ptr<QTemporaryDir> dir_;
-  std::unique_ptr<GuiApp> gui_;
-
-  bool wait_ready() {
-    return QTest::qWaitFor([&] { return gui_->app().models()->state() != QLatin1String("loading") &&
-                                        gui_->app().models()->state() != QLatin1String("none"); }, 60000) &&
-           gui_->app().models()->ready();
-  }
   bool click(const char* object_name) {
     QQuickItem* item = gui_->item(object_name);
     if (!item || !item->isVisible() || !item->isEnabled()) return false;
@@ -100,21 +91,14 @@ class TestGuiModels : public QObject {
   }
 
  private slots:
-  void init() {
-    warnings_ = std::make_unique<hearth_test::WarningRecorder>();
-    dir_ = std::make_unique<QTemporaryDir>();
-    QVERIFY(dir_->isValid());
-  }
-
+  void init() { QVERIFY(begin_test()); }
   void cleanup() {
-    gui_.reset();
-    const QStringList seen = warnings_->take();
-    warnings_.reset();
-    QVERIFY2(seen.isEmpty(), qPrintable(QStringLiteral("warnings at run time:\n") + seen.join('\n')));
+    const QString warnings = end_test();
+    QVERIFY2(warnings.isEmpty(), qPrintable(warnings));
   }
 
   void showsInfoAndEstimateOfTheLoadedModel() {
-    gui_ = std::make_unique<GuiApp>(dir_->path());
+    new_app();
     QVERIFY(gui_->start());
     QVERIFY2(wait_ready(), qPrintable(gui_->app().models()->error()));
     QVERIFY(text_of("modelsButton").contains(QLatin1String("stories260K.gguf")));
@@ -141,7 +125,7 @@ class TestGuiModels : public QObject {
     QVERIFY(QDir().mkpath(models_dir));
     const QString copy = QDir(models_dir).filePath(QStringLiteral("copy.gguf"));
     QVERIFY(QFile::copy(hearth_test::stories_model(), copy));
-    gui_ = std::make_unique<GuiApp>(dir_->path());
+    new_app();
     QVERIFY(gui_->start());
     QVERIFY(wait_ready());
     QVERIFY(open_dialog());
@@ -173,7 +157,7 @@ class TestGuiModels : public QObject {
 
   void downloadErrorsAreShownAndControlsNamed() {
     QAccessible::setActive(true);
-    gui_ = std::make_unique<GuiApp>(dir_->path());
+    new_app();
     QVERIFY(gui_->start());
     QVERIFY(wait_ready());
     QVERIFY(open_dialog());
