@@ -126,7 +126,8 @@ if [[ -f $build_dir/CTestTestfile.cmake ]] && grep -q "add_test" -r "$build_dir/
   # Qt Test's text output does not reach CTest under wine: failures are re-run with -o FILE,txt.
   if ! ctest --test-dir "$build_dir" -L cpu -LE slow -E "$excluded" ${HEARTH_WINDOWS_TESTS:+-R "$HEARTH_WINDOWS_TESTS"} \
       -j 2 --timeout 600; then
-    for t in $(ctest --test-dir "$build_dir" -N --rerun-failed 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: //p'); do
+    # CTest's list of the failed tests: "NUMBER:NAME" lines.
+    for t in $(sed -n 's/^[0-9]*://p' "$build_dir/Testing/Temporary/LastTestsFailed.log" 2>/dev/null); do
       exe=$(find "$build_dir/tests" -name "$t.exe" | head -n 1)
       [[ -n $exe ]] || continue
       (cd "$(dirname "$exe")" && $wine "./$t.exe" -o "$work/$t.txt,txt" >/dev/null 2>&1 || true)
