@@ -134,33 +134,49 @@ int run_spec_bench(const ModelOptions& model, const StreamBenchOptions& o, bool 
     }
     return out;
   };
+  // [spec5] Warm-up: a short plain run (the prompts land in the prefix cache, the plain decode
+  // shapes are launched once), then one whole speculative run, reported apart as the cold run:
+  // the first launch of every verify shape (a CUDA graph capture) is a one-off per process that
+  // plain decode paid in its own warm-up. Then `spec_repeats` pairs of plain and speculative runs,
+  // alternating; the medians are reported (a demanding reading of "never slower").
   double wall = 0;
-  run_streams(engine, requests(SpecMode::kOff, 2), wall);  // warm-up; the prompts land in the prefix cache
-  const auto plain = run_streams(engine, requests(SpecMode::kOff, o.gen_tokens), wall);
-  const double plain_wall = wall;
-  const EngineStats before = engine.stats();
-  const auto spec = run_streams(engine, requests(*mode, o.gen_tokens), wall);
-  const double spec_wall = wall;
-  const EngineStats after = engine.stats();
+  run_streams(engine, requests(SpecMode::kOff, 2), wall);
+  const auto cold = run_streams(engine, requests(*mode, o.gen_tokens), wall);
+  const double cold_rate = decode_tokens_per_second(cold);
+  std::vector<double> plain_rates, spec_rates, speedups;
+  std::vector<StreamRecord> plain, spec;
+  double plain_wall = 0, spec_wall = 0;
+  EngineStats before, after;
+  int64_t drafted = 0, accepted = 0, verify_steps = 0, prompt_tokens = 0;
+  bool same_tokens = true;
+  for (int64_t rep = 0; rep < std::max<int64_t>(1, o.spec_repeats); ++rep) {
+    plain = run_streams(engine, requests(SpecMode::kOff, o.gen_tokens), wall);
+    plain_wall = wall;
+    before = engine.stats();
+    spec = run_streams(engine, requests(*mode, o.gen_tokens), wall);
+    spec_wall = wall;
+    after = engine.stats();
+    for (size_t i = 0; i < spec.size(); ++i) {
+      for (const auto* r : {&plain[i], &spec[i]}) {
+        if (r->finish.finish_reason != "length") throw Error("a stream finished with " + r->finish.finish_reason + ": " + r->finish.error);
+      }
+      drafted += spec[i].finish.usage.drafted_tokens;
+      accepted += spec[i].finish.usage.accepted_tokens;
+      verify_steps += spec[i].finish.usage.verify_steps;
+      prompt_tokens += rep == 0 ? spec[i].finish.usage.prompt_tokens : 0;
+      same_tokens = same_tokens && spec[i].tokens == plain[i].tokens && cold[i].tokens == plain[i].tokens;  // greedy: lossless
+    }
+    plain_rates.push_back(decode_tokens_per_second(plain));
+    spec_rates.push_back(decode_tokens_per_second(spec));
+    speedups.push_back(plain_rates.back() > 0 ? spec_rates.back() / plain_rates.back() : 0.0);
+  }
   const auto spec_steps = static_cast<double>(after.steps - before.steps);
   const double host_ms_per_step =
       spec_steps > 0
           ? 1e3 * ((after.step_seconds - before.step_seconds) - (after.forward_seconds - before.forward_seconds)) / spec_steps
           : 0;
-
-  int64_t drafted = 0, accepted = 0, verify_steps = 0, prompt_tokens = 0;
-  bool same_tokens = true;
-  for (size_t i = 0; i < spec.size(); ++i) {
-    for (const auto* r : {&plain[i], &spec[i]}) {
-      if (r->finish.finish_reason != "length") throw Error("a stream finished with " + r->finish.finish_reason + ": " + r->finish.error);
-    }
-    drafted += spec[i].finish.usage.drafted_tokens;
-    accepted += spec[i].finish.usage.accepted_tokens;
-    verify_steps += spec[i].finish.usage.verify_steps;
-    prompt_tokens += spec[i].finish.usage.prompt_tokens;
-    same_tokens = same_tokens && spec[i].tokens == plain[i].tokens;  // greedy: speculation is lossless
-  }
-  const double plain_rate = decode_tokens_per_second(plain), spec_rate = decode_tokens_per_second(spec);
+  const double plain_rate = percentile(plain_rates, 0.5), spec_rate = percentile(spec_rates, 0.5);
+  const double median_speedup = percentile(speedups, 0.5);
   nlohmann::json j = {
       {"model", model.model_path},
       {"draft_model", o.draft_path},
@@ -172,7 +188,13 @@ int run_spec_bench(const ModelOptions& model, const StreamBenchOptions& o, bool 
       {"max_draft", o.max_draft},
       {"plain_decode_tokens_per_second", plain_rate},
       {"spec_decode_tokens_per_second", spec_rate},
-      {"speedup", plain_rate > 0 ? spec_rate / plain_rate : 0.0},
+      {"speedup", median_speedup},  // [spec5] median of the per-repeat ratios
+      {"spec_repeats", static_cast<int64_t>(speedups.size())},
+      {"plain_decode_tokens_per_second_runs", plain_rates},
+      {"spec_decode_tokens_per_second_runs", spec_rates},
+      {"speedup_runs", speedups},
+      {"spec_cold_decode_tokens_per_second", cold_rate},
+      {"cold_speedup", plain_rate > 0 ? cold_rate / plain_rate : 0.0},
       {"plain_wall_seconds", plain_wall},
       {"spec_wall_seconds", spec_wall},
       {"drafted_tokens", drafted},
@@ -193,7 +215,8 @@ int run_spec_bench(const ModelOptions& model, const StreamBenchOptions& o, bool 
               static_cast<long long>(o.streams), static_cast<long long>(j["prompt_tokens_per_stream"].get<int64_t>()),
               static_cast<long long>(o.gen_tokens), o.spec.c_str(), o.draft_path.empty() ? "-" : o.draft_path.c_str());
   std::printf("plain         %10.2f decode tokens/s aggregate\n", plain_rate);
-  std::printf("speculative   %10.2f decode tokens/s aggregate (x%.2f)\n", spec_rate, j["speedup"].get<double>());
+  std::printf("speculative   %10.2f decode tokens/s aggregate (x%.2f, median of %zu; first run x%.2f)\n", spec_rate,
+              j["speedup"].get<double>(), speedups.size(), j["cold_speedup"].get<double>());
   std::printf("acceptance    %.1f%% of %lld drafted; mean accepted length %.2f per verify step (%lld steps)\n",
               100.0 * j["acceptance_rate"].get<double>(), static_cast<long long>(drafted), j["mean_accepted_length"].get<double>(),
               static_cast<long long>(verify_steps));
@@ -228,6 +251,7 @@ int run_stream_bench(const ModelOptions& model, const StreamBenchOptions& o, boo
   eo.max_queue = o.streams + 1;
   eo.token_budget = std::max<int64_t>(512, o.streams);
   eo.prefill_chunk = 512;
+  eo.reduce_logits = !o.whole_logits;  // [host5]
   Engine engine(eo);
   load_engine_model(engine, model.model_path);
   const EngineStats loaded = engine.stats();
@@ -280,15 +304,19 @@ int run_stream_bench(const ModelOptions& model, const StreamBenchOptions& o, boo
   const double host_ms_per_step =
       steps > 0 ? 1e3 * ((after.step_seconds - before.step_seconds) - (after.forward_seconds - before.forward_seconds)) / steps : 0;
   const double forward_ms_per_step = steps > 0 ? 1e3 * (after.forward_seconds - before.forward_seconds) / steps : 0;
+  const double host_before_ms_per_step =  // [host5] scheduling + drafting; the rest of host is after the pass
+      steps > 0 ? 1e3 * (after.before_forward_seconds - before.before_forward_seconds) / steps : 0;
 
   std::vector<double> gaps, ttfts;
   int64_t generated = 0, decode_tokens = 0, cached = 0;
+  double stream_joules = 0;  // [host5] the engine's per-request energy (issue 9), summed
   Clock::time_point first_token = Clock::time_point::max(), last_token{};
   for (const auto& r : records) {
     if (r.finish.finish_reason != "length") throw Error("a stream finished with " + r.finish.finish_reason + ": " + r.finish.error);
     generated += r.finish.usage.completion_tokens;
     cached += r.finish.usage.cached_tokens;
     ttfts.push_back(r.finish.timings.time_to_first_token_ms);
+    stream_joules += r.finish.timings.energy_joules;
     for (size_t k = 1; k < r.token_times.size(); ++k) {
       gaps.push_back(std::chrono::duration<double, std::milli>(r.token_times[k] - r.token_times[k - 1]).count());
     }
@@ -299,6 +327,20 @@ int run_stream_bench(const ModelOptions& model, const StreamBenchOptions& o, boo
     }
   }
   const double decode_s = last_token > first_token ? std::chrono::duration<double>(last_token - first_token).count() : 0;
+  // [host5] Steady state: the window in which every stream decodes (from the last stream's first
+  // token to the first stream's last), without the ramp while later prompts still prefill.
+  Clock::time_point all_started{}, first_done = Clock::time_point::max();
+  for (const auto& r : records) {
+    if (r.token_times.empty()) continue;
+    all_started = std::max(all_started, r.token_times.front());
+    first_done = std::min(first_done, r.token_times.back());
+  }
+  int64_t steady_tokens = 0;
+  for (const auto& r : records) {
+    for (const auto& t : r.token_times) steady_tokens += t > all_started && t <= first_done ? 1 : 0;
+  }
+  const double steady_s = first_done > all_started ? std::chrono::duration<double>(first_done - all_started).count() : 0;
+  const double steady_rate = steady_s > 0 ? static_cast<double>(steady_tokens) / steady_s : 0.0;
   // KV waste: allocated but unused token slots at the end of generation, with the shared
   // prefix's full blocks stored once (what the block tables hold).
   const int64_t bt = model.backend.kv_block_tokens > 0 ? model.backend.kv_block_tokens : 16;
@@ -318,6 +360,7 @@ int run_stream_bench(const ModelOptions& model, const StreamBenchOptions& o, boo
       {"wall_seconds", wall},
       {"aggregate_tokens_per_second", wall > 0 ? static_cast<double>(generated) / wall : 0.0},
       {"aggregate_decode_tokens_per_second", decode_s > 0 ? static_cast<double>(decode_tokens) / decode_s : 0.0},
+      {"steady_decode_tokens_per_second", steady_rate},  // [host5]
       {"inter_token_latency_ms_p50", percentile(gaps, 0.5)},
       {"inter_token_latency_ms_p99", percentile(gaps, 0.99)},
       {"ttft_ms_cold", cold_ttft},
@@ -328,11 +371,16 @@ int run_stream_bench(const ModelOptions& model, const StreamBenchOptions& o, boo
       {"engine_steps", after.steps - before.steps},
       {"engine_forward_ms_per_step", forward_ms_per_step},
       {"engine_host_ms_per_step", host_ms_per_step},
+      {"engine_host_before_forward_ms_per_step", host_before_ms_per_step},
+      {"whole_logits", o.whole_logits},
       {"ttft_ms_p50", percentile(ttfts, 0.5)},
       {"ttft_ms_max", percentile(ttfts, 1.0)},
       {"prefix_cached_tokens", cached},
       {"kv_blocks_total", loaded.kv_blocks_total},
       {"kv_waste_percent", waste},
+      {"energy_joules_per_request", stream_joules / static_cast<double>(records.size())},  // [host5] 0: not measured
+      {"energy_joules_per_generated_token", generated > 0 ? stream_joules / static_cast<double>(generated) : 0.0},
+      {"energy_joules_cold_request", cold[0].finish.timings.energy_joules},
   };
   if (json) {
     std::printf("%s\n", j.dump(2).c_str());
@@ -343,6 +391,8 @@ int run_stream_bench(const ModelOptions& model, const StreamBenchOptions& o, boo
               static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.gen_tokens), static_cast<long long>(o.shared_prefix));
   std::printf("decode        %10.2f tokens/s aggregate (%.2f incl. prefill, %.2f s wall)\n",
               j["aggregate_decode_tokens_per_second"].get<double>(), j["aggregate_tokens_per_second"].get<double>(), wall);
+  std::printf("steady        %10.2f tokens/s while every stream decodes (%lld tokens in %.3f s)\n", steady_rate,
+              static_cast<long long>(steady_tokens), steady_s);  // [host5]
   std::printf("inter-token   p50 %.2f ms, p99 %.2f ms\n", percentile(gaps, 0.5), percentile(gaps, 0.99));
   std::printf("first token   cold %.2f ms; streams p50 %.2f ms, max %.2f ms (%lld prompt tokens from the cache)\n", cold_ttft,
               percentile(ttfts, 0.5), percentile(ttfts, 1.0), static_cast<long long>(cached));
@@ -351,9 +401,15 @@ int run_stream_bench(const ModelOptions& model, const StreamBenchOptions& o, boo
                 warm_ttft, warm_runs[0], warm_runs[1], warm_runs[2], cold_ttft > 0 ? 100.0 * warm_ttft / cold_ttft : 0.0,
                 warm_timings.queue_ms);
   }
-  std::printf("engine steps  %lld: forward %.3f ms, host %.3f ms per step\n", static_cast<long long>(after.steps - before.steps),
-              forward_ms_per_step, host_ms_per_step);
+  std::printf("engine steps  %lld: forward %.3f ms, host %.3f ms per step (%.3f before the pass, %.3f after)%s\n",
+              static_cast<long long>(after.steps - before.steps), forward_ms_per_step, host_ms_per_step, host_before_ms_per_step,
+              host_ms_per_step - host_before_ms_per_step, o.whole_logits ? "; whole logits rows" : "");
   std::printf("KV waste      %.2f%% of allocated token slots (blocks of %lld)\n", waste, static_cast<long long>(bt));
+  if (stream_joules > 0) {  // [host5]
+    std::printf("energy        %.3f J per stream (%.4f J per generated token); cold request %.3f J (engine, NVML)\n",
+                j["energy_joules_per_request"].get<double>(), j["energy_joules_per_generated_token"].get<double>(),
+                cold[0].finish.timings.energy_joules);
+  }
   return 0;
 }
 

@@ -24,6 +24,8 @@ struct StreamBenchOptions {
   std::string spec = "off";
   std::string draft_path;      // --draft MODEL
   int32_t max_draft = 8;
+  int64_t spec_repeats = 1;    // [spec5] --spec-repeats: plain/speculative run pairs (medians reported)
+  bool whole_logits = false;   // [host5] --whole-logits: EngineOptions::reduce_logits off (to compare)
 };
 
 int run_stream_bench(const ModelOptions& model, const StreamBenchOptions& options, bool json);

@@ -219,6 +219,12 @@ CommandFn add_bench_command(CLI::App& app) {
   cmd->add_option("--max-draft", o->streams.max_draft, "with --spec: draft tokens per step at most")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  cmd->add_option("--spec-repeats", o->streams.spec_repeats,  // [spec5]
+                  "with --spec: pairs of plain and speculative runs, alternating (the medians are reported)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cmd->add_flag("--whole-logits", o->streams.whole_logits,
+                "with --streams: copy every logits row whole to the host (no device-side best-entries selection)");  // [host5]
   return [o] { return o->streams.streams > 0 ? run_stream_bench(o->model, o->streams, o->json) : run_bench(*o); };
 }
 

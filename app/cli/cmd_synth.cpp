@@ -24,6 +24,7 @@ struct SynthCommandOptions {
   std::string type = "f32";
   std::string out;
   uint64_t seed = 1;
+  int64_t layers = 0;  // 0: the preset's
   int threads = 0;
   bool quiet = false;
 };
@@ -35,8 +36,19 @@ std::string preset_names() {
 }
 
 int run_synth(const SynthCommandOptions& o) {
-  const ModelPreset* preset = find_model_preset(o.preset);
-  if (!preset) throw Error("unknown preset '" + o.preset + "' (presets: " + preset_names() + ")");
+  const ModelPreset* found = find_model_preset(o.preset);
+  if (!found) throw Error("unknown preset '" + o.preset + "' (presets: " + preset_names() + ")");
+  // --layers N: the preset's first N layers. Weights are a function of (seed, tensor name, row)
+  // only, so this is exactly the full model's first N blocks with its embeddings, final norm and
+  // output head: a draft model for speculative decoding whose agreement with the target is real.
+  ModelPreset shape = *found;
+  if (o.layers > 0) {
+    if (o.layers > found->n_layer) {
+      throw Error("--layers " + std::to_string(o.layers) + ": the preset has " + std::to_string(found->n_layer));
+    }
+    shape.n_layer = o.layers;
+  }
+  const ModelPreset* preset = &shape;
   const auto type = parse_quant_target(o.type);
   if (!type) throw Error("unknown --type '" + o.type + "' (types: " + std::string(quant_target_choices()) + ")");
   const int threads = kernels::cpu::ThreadPool::resolve_count(o.threads);
@@ -64,6 +76,9 @@ CommandFn add_synth_command(CLI::App& app) {
   cmd->add_option("--type", o->type, "weight type: " + std::string(quant_target_choices()))->capture_default_str();
   cmd->add_option("-o,--out", o->out, "output .gguf file")->required();
   cmd->add_option("--seed", o->seed, "random seed (same seed, same file)")->capture_default_str();
+  cmd->add_option("--layers", o->layers,
+                  "keep only the first N layers (same weights as the full model's first N; a draft model)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1024}));
   cmd->add_option("-t,--threads", o->threads, "worker threads (default: all cores)")
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("-q,--quiet", o->quiet, "no per-tensor progress on stderr");

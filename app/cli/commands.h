@@ -16,6 +16,7 @@ CommandFn add_generate_command(CLI::App& app);
 CommandFn add_chat_command(CLI::App& app);
 CommandFn add_info_command(CLI::App& app);
 CommandFn add_synth_command(CLI::App& app);
+CommandFn add_derive_command(CLI::App& app);
 CommandFn add_quantize_command(CLI::App& app);
 CommandFn add_bench_command(CLI::App& app);
 CommandFn add_batch_command(CLI::App& app);

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   add(cli::add_chat_command);
   add(cli::add_info_command);
   add(cli::add_synth_command);
+  add(cli::add_derive_command);  // [spec5] draft pairs for speculative decoding
   add(cli::add_quantize_command);
   add(cli::add_bench_command);
   add(cli::add_batch_command);

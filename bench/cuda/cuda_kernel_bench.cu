@@ -1,12 +1,17 @@
-// hearth-cuda-kernel-bench: the device's copy bandwidth, then quant_matvec time, achieved GB/s of
-// weight bytes and percent of the copy bandwidth for each weight type on the matrices of
-// llama-3.1-8b and llama-3.2-1b at m = 1, 2, 4, 8, 16 activation rows; then quant_gemm
-// (prefill, m = 512) TFLOP/s. Not a test: it prints numbers (bench/RESULTS.md records them).
-//   hearth-cuda-kernel-bench [--types q4_0,q4_K,...] [--no-gemm] [--quick] [--tune]
-// --tune also times every integer kernel variant: 1, 2, 4, 8 weight rows per 128-thread block
-// and (negative) 1, 2, 4 rows per warp.
-// Each timing is the median of 7 replays of a CUDA graph of >= 40 launches, rotating over enough
-// copies of the matrix (>= 256 MiB in all) that the 50 MB L2 cannot hold them.
+// hearth-cuda-kernel-bench: the device's copy bandwidth, then the decode matvec's time per launch
+// and percent of the copy bandwidth (weight bytes / time) for each weight type on the matrices of
+// llama-3.1-8b and llama-3.2-1b (stacked q|k|v and gate|up as the backend stores them) at
+// m = 1, 2, 4, 8, 16, 32, 64 activation rows; then quant_gemm (prefill, m = 512) TFLOP/s.
+// Not a test: it prints numbers (bench/RESULTS.md records them).
+//   hearth-cuda-kernel-bench [--types q4_0,q4_K,...] [--models 8b,1b] [--matrix NAME] [--m-max N]
+//                            [--no-gemm] [--quick] [--tune]
+// --matrix / --m-max: only that matrix (e.g. ffn_down) / m up to N (for ncu runs).
+// The quantized types are timed as decode runs them: quant_matvec_q8_input over activations
+// already in the int8 form (the norm / SwiGLU kernels write it), no quantization launch.
+// --tune also times each k_split (1, 2, 4, 8) of the tensor-core kernel at m = 1 and 16.
+// Each timing is the median of 7 replays of a CUDA graph of >= 40 back-to-back launches,
+// rotating over enough copies of the matrix (>= 256 MiB in all) that the 50 MB L2 cannot hold
+// them, as in decode, where each matrix is read once per step.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -61,9 +66,10 @@ struct Shape {
 };
 
 const Shape kShapes[] = {
-    {"8b", "attn q/o", 4096, 4096},   {"8b", "ffn gate/up", 14336, 4096}, {"8b", "ffn down", 4096, 14336},
-    {"8b", "output", 128256, 4096},   {"1b", "attn q/o", 2048, 2048},     {"1b", "ffn gate/up", 8192, 2048},
-    {"1b", "ffn down", 2048, 8192},   {"1b", "output", 128256, 2048},
+    {"8b", "attn_output", 4096, 4096},  {"8b", "attn_qkv", 6144, 4096},   {"8b", "ffn_gate_up", 28672, 4096},
+    {"8b", "ffn_down", 4096, 14336},    {"8b", "output", 128256, 4096},   {"1b", "attn_output", 2048, 2048},
+    {"1b", "attn_qkv", 3072, 2048},     {"1b", "ffn_gate_up", 16384, 2048}, {"1b", "ffn_down", 2048, 8192},
+    {"1b", "output", 128256, 2048},
 };
 
 struct Matrices {
@@ -106,8 +112,10 @@ double graph_median_ms(cudaStream_t s, int launches, const std::vector<std::func
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<DType> types = {DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_0, DType::F16, DType::BF16};
+  std::vector<DType> types = {DType::Q4_K, DType::Q6_K, DType::Q4_0, DType::Q5_K, DType::Q8_0, DType::F16};
   bool gemm = true, quick = false, tune = false;
+  std::string models = "8b,1b", matrix;
+  int64_t m_max = 64;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--no-gemm") {
@@ -116,6 +124,12 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (a == "--tune") {
       tune = true;
+    } else if (a == "--models" && i + 1 < argc) {
+      models = argv[++i];
+    } else if (a == "--matrix" && i + 1 < argc) {
+      matrix = argv[++i];
+    } else if (a == "--m-max" && i + 1 < argc) {
+      m_max = std::atoll(argv[++i]);
     } else if (a == "--types" && i + 1 < argc) {
       types.clear();
       std::string list = argv[++i];
@@ -131,7 +145,8 @@ int main(int argc, char** argv) {
         pos = end + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--types q4_0,q4_K,...] [--no-gemm] [--quick] [--tune]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--types q4_0,q4_K,...] [--models 8b,1b] [--matrix NAME] [--m-max N] [--no-gemm] [--quick] "
+                   "[--tune]\n", argv[0]);
       return 2;
     }
   }
@@ -147,22 +162,27 @@ int main(int argc, char** argv) {
               bw.memcpy_gbps, bw.copy_kernel_gbps, bw.read_kernel_gbps);
   const double ref = bw.memcpy_gbps;
 
-  const int64_t ms_list[] = {1, 2, 4, 8, 16};
+  const int64_t ms_list[] = {1, 2, 4, 8, 16, 32, 64};
+  constexpr int64_t kMaxM = 64, kMaxCols = 14336, kMaxRows = 128256;
   float* x = nullptr;
   float* y = nullptr;
-  check(cudaMalloc(&x, 16 * 14336 * sizeof(float)), "x");
-  check(cudaMalloc(&y, 16 * 128256 * sizeof(float)), "y");
-  void* ws = nullptr;  // the matvec workspace for the largest case (m = 16, 14336 columns)
-  check(cudaMalloc(&ws, kc::matvec_workspace_bytes({DType::Q4_0, nullptr, 1, 14336, false}, 16)), "workspace");
+  check(cudaMalloc(&x, kMaxM * kMaxCols * sizeof(float)), "x");
+  check(cudaMalloc(&y, kMaxM * kMaxRows * sizeof(float)), "y");
+  void* q8 = nullptr;  // the int8 activations, written once per shape and type
+  check(cudaMalloc(&q8, kc::q8_input_bytes(kMaxM, kMaxCols)), "q8 input");
+  void* ws = nullptr;  // quant_matvec's workspace (float types need none)
+  check(cudaMalloc(&ws, kc::q8_input_bytes(kMaxM, kMaxCols)), "workspace");
   std::string tune_log;
-  fill_activations<<<1024, 256, 0, s>>>(x, 16 * 14336, 7);
+  fill_activations<<<1024, 256, 0, s>>>(x, kMaxM * kMaxCols, 7);
   check(cudaGetLastError(), "fill x");
 
-  std::printf("\n%-5s %-3s %-12s %7s %6s | %s\n", "type", "mdl", "matrix", "rows", "cols",
-              "m: time us, GB/s of weights, % of memcpy bandwidth");
+  std::printf("\n%-5s %-3s %-11s %6s %5s | per m: time per launch (us), %% of memcpy bandwidth; last: t(m=16)/t(1), t(64)/t(1)\n",
+              "type", "mdl", "matrix", "rows", "cols");
   for (DType t : types) {
     for (const Shape& sh : kShapes) {
       if (quick && sh.rows == 128256) continue;
+      if (models.find(sh.model) == std::string::npos) continue;
+      if (!matrix.empty() && matrix != sh.name) continue;
       const size_t bytes = *hearth::row_bytes(t, sh.cols) * sh.rows;
       Matrices mats;
       mats.bytes = bytes;
@@ -174,42 +194,54 @@ int main(int argc, char** argv) {
         fill_random<<<2048, 256, 0, s>>>(static_cast<uint32_t*>(p), bytes / 4, 1000 + c);
         check(cudaGetLastError(), "fill w");
       }
-      std::printf("%-5s %-3s %-12s %7lld %6lld |", std::string(hearth::dtype_name(t)).c_str(), sh.model, sh.name,
+      const kc::QuantWeights w0{t, mats.copies[0], sh.rows, sh.cols, false};
+      const bool integer = kc::takes_q8_input(w0);
+      if (integer) check(kc::quantize_q8_input(x, kMaxM, sh.cols, q8, kc::q8_form(t), s), "quantize x");
+      std::printf("%-5s %-3s %-11s %6lld %5lld |", std::string(hearth::dtype_name(t)).c_str(), sh.model, sh.name,
                   static_cast<long long>(sh.rows), static_cast<long long>(sh.cols));
+      double t1 = 0, t16 = 0, t64 = 0;
       for (int64_t m : ms_list) {
+        if (m > m_max) break;
         const int launches = static_cast<int>(std::max<size_t>(40, n_copies));
         std::vector<std::function<cudaError_t()>> calls;
         for (int i = 0; i < launches; ++i) {
           const kc::QuantWeights w{t, mats.copies[i % n_copies], sh.rows, sh.cols, false};
-          calls.push_back([w, x, m, y, ws, s] { return kc::quant_matvec(w, x, m, y, ws, s); });
+          if (integer) {
+            calls.push_back([w, q8, m, y, s] { return kc::quant_matvec_q8_input(w, q8, m, y, s); });
+          } else {
+            calls.push_back([w, x, m, y, ws, s] { return kc::quant_matvec(w, x, m, y, ws, s); });
+          }
         }
         const double ms = graph_median_ms(s, launches, calls) / launches;
-        if (tune && kc::matvec_workspace_bytes({t, nullptr, 1, sh.cols, false}, m) > 0) {
+        if (m == 1) t1 = ms;
+        if (m == 16) t16 = ms;
+        if (m == 64) t64 = ms;
+        if (tune && integer && (m == 1 || m == 16)) {
           char line[256];
-          std::snprintf(line, sizeof line, "%-5s %-3s %-12s m%-2lld default %6.1f us | variants:",
+          std::snprintf(line, sizeof line, "%-5s %-3s %-11s m%-2lld default %7.1f us | k_split:",
                         std::string(hearth::dtype_name(t)).c_str(), sh.model, sh.name, static_cast<long long>(m),
                         ms * 1e3);
           tune_log += line;
-          for (int rpb : {1, 2, 4, 8, -1, -2, -4}) {
+          for (int ks : {1, 2, 4, 8}) {
             std::vector<std::function<cudaError_t()>> tuned;
             for (int i = 0; i < launches; ++i) {
               const kc::QuantWeights w{t, mats.copies[i % n_copies], sh.rows, sh.cols, false};
-              tuned.push_back([w, x, m, y, ws, s, rpb] { return kc::detail::quant_matvec_tuned(w, x, m, y, ws, rpb, s); });
+              tuned.push_back([w, x, m, y, ws, s, ks] { return kc::detail::quant_matvec_tuned(w, x, m, y, ws, ks, s); });
             }
-            std::snprintf(line, sizeof line, " %d:%6.1f", rpb, graph_median_ms(s, launches, tuned) / launches * 1e3);
+            std::snprintf(line, sizeof line, " %d:%7.1f", ks, graph_median_ms(s, launches, tuned) / launches * 1e3);
             tune_log += line;
           }
-          tune_log += "\n";
+          tune_log += "  (includes the quantization launch)\n";
         }
         const double gbps = bytes / (ms * 1e6);
-        std::printf(" m%-2lld %7.1f %5.0f %3.0f%% |", static_cast<long long>(m), ms * 1e3, gbps, 100.0 * gbps / ref);
+        std::printf(" %6.1f %3.0f%% |", ms * 1e3, 100.0 * gbps / ref);
       }
-      std::printf("\n");
+      std::printf(" %4.2f %4.2f\n", t16 / t1, t64 / t1);
       std::fflush(stdout);
     }
   }
 
-  if (!tune_log.empty()) std::printf("\nrows per thread block (us):\n%s", tune_log.c_str());
+  if (!tune_log.empty()) std::printf("\nk_split (us per launch):\n%s", tune_log.c_str());
 
   if (gemm) {
     cublasHandle_t h;
@@ -217,7 +249,7 @@ int main(int argc, char** argv) {
     const int64_t m = 512;
     float *xg = nullptr, *yg = nullptr;
     check(cudaMalloc(&xg, m * 14336 * sizeof(float)), "x gemm");
-    check(cudaMalloc(&yg, m * 14336 * sizeof(float)), "y gemm");
+    check(cudaMalloc(&yg, m * 28672 * sizeof(float)), "y gemm");
     fill_activations<<<1024, 256, 0, s>>>(xg, m * 14336, 9);
     std::printf("\nquant_gemm, m = %lld (prefill): time us, TFLOP/s\n", static_cast<long long>(m));
     for (DType t : types) {

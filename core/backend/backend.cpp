@@ -34,6 +34,40 @@ void Backend::forward(const ForwardInput& input, std::vector<float>& logits) {
   single_n_past_ += n;
 }
 
+// [host5] The host fallback: every row computed and copied whole, then reduced here.
+void Backend::forward_batch_select(std::span<const SequenceSlice> sequences, std::span<const int32_t> top_k,
+                                   std::vector<float>& full, std::vector<LogitCandidate>& top) {
+  int64_t rows = 0;
+  for (const auto& q : sequences) rows += q.n_logits;
+  if (static_cast<int64_t>(top_k.size()) != rows) {
+    throw Error(fmt::format("forward_batch_select: {} top-k entries for {} logits rows", top_k.size(), rows));
+  }
+  forward_batch(sequences, select_scratch_);
+  const auto V = static_cast<size_t>(n_vocab());
+  size_t n_full = 0, n_top = 0;
+  for (int32_t k : top_k) {
+    if (k < 0) throw Error(fmt::format("forward_batch_select: top-k {} is negative", k));
+    if (k == 0) {
+      ++n_full;
+    } else {
+      n_top += static_cast<size_t>(k);
+    }
+  }
+  full.resize(n_full * V);
+  top.resize(n_top);
+  size_t f = 0, t = 0;
+  for (size_t r = 0; r < top_k.size(); ++r) {
+    const auto row = std::span<const float>(select_scratch_).subspan(r * V, V);
+    if (top_k[r] == 0) {
+      std::copy(row.begin(), row.end(), full.begin() + static_cast<std::ptrdiff_t>(f * V));
+      ++f;
+    } else {
+      select_top_logits(row, std::span<LogitCandidate>(top).subspan(t, static_cast<size_t>(top_k[r])));
+      t += static_cast<size_t>(top_k[r]);
+    }
+  }
+}
+
 void Backend::truncate(int64_t n_past) { single_n_past_ = std::clamp<int64_t>(n_past, 0, single_n_past_); }
 
 }  // namespace hearth

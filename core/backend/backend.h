@@ -6,11 +6,13 @@
 // the blocks it is told to.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/kv/kv_geometry.h"
+#include "core/sampling/logit_candidate.h"
 
 namespace hearth {
 
@@ -53,6 +55,21 @@ class Backend {
   // the pool, a table too short, a device fault); the pool stays usable after an error.
   virtual void forward_batch(std::span<const SequenceSlice> sequences, std::vector<float>& logits) = 0;
 
+  // [host5] forward_batch for callers that need only the best few entries of most rows (greedy
+  // and top-k sampling without penalties). top_k: one entry per logits row (the rows of
+  // forward_batch, in order). Row r with top_k[r] == 0 comes whole, in `full` (those rows in order,
+  // [rows with k == 0, n_vocab]); row r with top_k[r] == k > 0 comes as its k best entries
+  // (logit_candidate.h order and padding) in `top`, the rows' lists one after another. The
+  // values are exactly the ones forward_batch would have written. The default runs forward_batch
+  // and selects on the host; a device backend selects on the device and copies only what is asked.
+  virtual void forward_batch_select(std::span<const SequenceSlice> sequences, std::span<const int32_t> top_k,
+                                    std::vector<float>& full, std::vector<LogitCandidate>& top);
+
+  // [host5] Energy the device has used since some fixed moment, in joules (a monotonic counter, e.g.
+  // NVML's total energy); nullopt where the backend cannot measure it (the CPU). Not free: callers
+  // sample it every few tens of milliseconds at most.
+  virtual std::optional<double> energy_joules() const { return std::nullopt; }
+
   // Copy-on-write support: dst := src (all layers, all positions).
   virtual void copy_kv_block(int32_t src, int32_t dst) = 0;
   // Host copies in the layout of kv_geometry.h; `bytes` is kv_geometry().block_bytes() long.
@@ -69,6 +86,7 @@ class Backend {
   virtual void truncate(int64_t n_past);
 
  private:
+  std::vector<float> select_scratch_;  // forward_batch_select's default: the whole rows
   int64_t single_n_past_ = 0;
   std::vector<int32_t> single_table_;
 };

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/engine/draft_model.h"
+#include "core/engine/energy_ledger.h"
 #include "core/engine/model_fingerprint.h"
 #include "core/engine/prompt_builder.h"
 #include "core/engine/scheduler.h"
@@ -250,11 +251,18 @@ struct Engine::Impl {
   std::vector<Sequence*> running;
   std::vector<Sequence*> preempted;
   std::vector<float> logits;
+  // [host5] Rows that need only their best entries (greedy, top-k without penalties) come from
+  // the backend as candidates (Backend::forward_batch_select): per logits row its k (0: whole).
+  static constexpr int32_t kMaxSelectTopK = 64;
+  std::vector<int32_t> select_k;
+  std::vector<LogitCandidate> best;
+  EnergyLedger energy;  // [host5] joules per request (issue 9)
+  std::unique_ptr<EnergyCounter> energy_counter;  // [host5] the backend's counter; reset before the backend
   int64_t prompt_tokens_seen = 0, prompt_tokens_reused = 0;
   uint64_t requests_finished = 0, tokens_generated = 0, preemptions = 0;
   uint64_t drafted_total = 0, accepted_total = 0;
   uint64_t steps_total = 0;
-  double step_seconds_total = 0, forward_seconds_total = 0;
+  double step_seconds_total = 0, forward_seconds_total = 0, before_forward_seconds_total = 0;
   std::thread thread;  // last: starts after everything above exists
 
   // ---------------------------------------------------------------------------------------------
@@ -278,12 +286,14 @@ struct Engine::Impl {
       if (kv) {
         admit();
         if (!running.empty()) step();
+        if (running.empty() && preempted.empty()) energy.idle(now_seconds(), energy_reader());  // [host5] after finishes and cancels
       } else {
         drop_everything("cancelled");  // submitted just before an unload
       }
       publish_stats();
     }
     drop_everything("cancelled");
+    energy_counter.reset();  // [host5] before the backend it reads
     backend.reset();
     model.reset();
   }
@@ -294,6 +304,7 @@ struct Engine::Impl {
   void gather_burst(std::unique_lock<std::mutex>& lock) {
     const auto window = options.admit_window;
     if (window.count() <= 0 || !running.empty() || !preempted.empty() || incoming.empty()) return;
+    if (incoming.size() == 1 && warm_prompt(*incoming.front())) return;  // [host5]
     const auto deadline = Clock::now() + 4 * window;
     uint64_t seen = submissions;
     while (!stopping && static_cast<int64_t>(incoming.size()) < options.max_running) {
@@ -302,6 +313,26 @@ struct Engine::Impl {
       if (submissions == seen || Clock::now() >= deadline) return;  // quiet for a whole window
       seen = submissions;
     }
+  }
+
+  // [host5] A prompt that is all but cached in memory (a warm shared prefix: at least one full
+  // block cached, at most kWarmSuffix tokens to compute) makes a short first step, so it starts
+  // at once: waiting for a burst would add the admit window to a time to first token of a few
+  // milliseconds. Read-only (no references taken); engine thread.
+  static constexpr int64_t kWarmSuffix = 64;
+  bool warm_prompt(const Sequence& s) const {
+    if (!kv || s.model_generation != model_generation) return false;
+    const int64_t bt = kv->block_tokens();
+    const auto tokens = std::span<const TokenId>(s.tokens);
+    int64_t cached = 0;
+    uint64_t parent = 0;
+    for (int64_t begin = 0; begin + bt <= s.known(); begin += bt) {
+      if (cached > 0 && s.known() - cached <= kWarmSuffix) break;  // enough found
+      parent = chain_hash(kv->hash_seed(), parent, tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(bt)));
+      if (!kv->pool().find(parent)) break;
+      cached += bt;
+    }
+    return cached > 0 && s.known() - cached <= kWarmSuffix;
   }
 
   // ---- model lifecycle ----
@@ -325,6 +356,7 @@ struct Engine::Impl {
     }
     kv.reset();
     draft.reset();
+    energy_counter.reset();  // [host5] its helper thread reads the backend
     backend.reset();  // before the model: it points into the model's weights
     model.reset();
     {
@@ -375,6 +407,12 @@ struct Engine::Impl {
       }
       model = loaded;
       backend = std::move(choice.backend);
+      energy = EnergyLedger();  // [host5] a new device counter
+      energy_counter = std::make_unique<EnergyCounter>([b = backend.get()] { return b->energy_joules(); });
+      // One read now, at load: opening the counter (NVML: dlopen + init, tens of ms) and the first
+      // slow read (which moves reading to the counter's helper thread) must not land in the first
+      // request's time to first token.
+      (void)(*energy_counter)();
       {
         std::lock_guard lock(mutex);
         state = st;
@@ -388,6 +426,7 @@ struct Engine::Impl {
     } catch (const std::exception& e) {
       kv.reset();
       draft.reset();
+      energy_counter.reset();  // [host5]
       backend.reset();
       model.reset();
       call_model_sink(op.sink, ModelEvent::Kind::kFailed, 0.0, e.what());
@@ -568,6 +607,11 @@ struct Engine::Impl {
     if (waiting) finish_unadmitted(*waiting, "cancelled");
   }
 
+  // [host5] The backend's energy counter (nullopt without one, or without a backend).
+  EnergyLedger::Reader energy_reader() {
+    return [this]() -> std::optional<double> { return energy_counter ? (*energy_counter)() : std::nullopt; };
+  }
+
   // Seconds on the step clock (EngineOptions::step_clock; tests give a fake one).
   double now_seconds() const {
     if (options.step_clock) return options.step_clock();
@@ -616,9 +660,29 @@ struct Engine::Impl {
         shape.prefill += n;
       }
     }
+    // [host5] Which rows can come reduced: a plain sample of one row (no drafts to verify, no
+    // constraint mask, no logprobs) whose chain needs only the best few entries.
+    select_k.clear();
+    bool any_select = false;
+    for (size_t i = 0; i < plan.slices.size(); ++i) {
+      const Sequence& s = *plan.slices[i].seq;
+      // [spec5] verify rows of a plain-greedy stream need only their argmax (k = 1) too.
+      const bool plain = options.reduce_logits && (s.n_draft == 0 || verifies_greedy(s)) && !s.constraint &&
+                         s.request.top_logprobs < 0;
+      for (int64_t r = 0; r < slices[i].n_logits; ++r) {
+        const int32_t k = plain ? s.sampler->candidates_needed(kMaxSelectTopK) : 0;
+        select_k.push_back(k);
+        any_select = any_select || k > 0;
+      }
+    }
+    energy.begin_step(now_seconds(), energy_reader());
     const auto forward_start = Clock::now();
     try {
-      backend->forward_batch(slices, logits);
+      if (any_select) {
+        backend->forward_batch_select(slices, select_k, logits, best);
+      } else {
+        backend->forward_batch(slices, logits);
+      }
     } catch (const std::exception& e) {
       spdlog::error("engine: forward pass failed: {}", e.what());
       for (const auto& sl : plan.slices) finish(*sl.seq, "error", e.what());
@@ -626,25 +690,39 @@ struct Engine::Impl {
       return;
     }
     const auto forward_end = Clock::now();
+    // [host5] Before any finish below settles a request's energy: the pass's tokens, all of them.
+    for (const auto& sl : plan.slices) energy.add_tokens(sl.seq->id, sl.n_tokens);
     const auto n_vocab = static_cast<size_t>(backend->n_vocab());
-    size_t row = 0;
+    size_t row = 0, full_row = 0, best_at = 0;  // logits row; of those, whole rows; entries of `best`
     for (size_t i = 0; i < plan.slices.size(); ++i) {
       Sequence& s = *plan.slices[i].seq;
       const int64_t n = plan.slices[i].n_tokens;
       const auto rows = static_cast<size_t>(slices[i].n_logits);
-      const auto span = std::span<const float>(logits).subspan(row * n_vocab, rows * n_vocab);
+      size_t whole = 0, k = 0;  // whole rows of this slice; entries of its reduced row
+      for (size_t r = row; r < row + rows; ++r) {
+        if (select_k[r] == 0) {
+          ++whole;
+        } else {
+          k += static_cast<size_t>(select_k[r]);
+        }
+      }
+      const auto span = std::span<const float>(logits).subspan(full_row * n_vocab, whole * n_vocab);
+      const auto best_span = std::span<const LogitCandidate>(best).subspan(best_at, k);
       row += rows;
+      full_row += whole;
+      best_at += k;
       if (s.n_draft > 0) {
-        verify(s, n, span);  // may finish s
+        verify(s, n, span, best_span);  // may finish s [spec5: reduced rows]
         continue;
       }
       s.usage.prefilled_tokens += std::max<int64_t>(0, std::min(s.computed + n, s.n_prompt) - s.computed);
       s.computed += n;
       kv->publish_full_blocks(s.table, s.tokens, s.computed);
       if (rows == 0) continue;
-      on_logits(s, span);
+      on_logits(s, span, best_span);
     }
     for (Sequence* s : running) drop_drafts(*s);  // drafts that got no slice this step
+    energy.end_step(now_seconds(), energy_reader());
     const auto step_end = Clock::now();
     trace_step(shape, wall_start, forward_start, forward_end, step_end);
     if (decode_only) {
@@ -664,6 +742,7 @@ struct Engine::Impl {
     ++steps_total;
     step_seconds_total += std::chrono::duration<double>(end - start).count();
     forward_seconds_total += std::chrono::duration<double>(forward_end - forward_start).count();
+    before_forward_seconds_total += std::chrono::duration<double>(forward_start - start).count();  // [host5]
     spdlog::debug("engine step {}: {} decode slices, {} prefill tokens, {} drafts, {} logits rows; before forward {:.3f} ms, "
                   "forward {:.3f} ms, after {:.3f} ms",
                   steps_total, shape.decode, shape.prefill, shape.drafts, shape.rows, ms_between(start, forward_start),
@@ -757,8 +836,11 @@ struct Engine::Impl {
   // [n, n_vocab]: row j is the target's distribution after position computed + j. Accepts a
   // prefix of the drafts by the speculative-sampling rule, then emits one token of the target's
   // (the replacement of the first rejected draft, or the token after the last accepted one).
-  void verify(Sequence& s, int64_t n, std::span<const float> rows) {
+  // [spec5] `best`: when not empty, every row came reduced to its best entries (the same number
+  // per row; greedy: the argmax alone) and `rows` is empty.
+  void verify(Sequence& s, int64_t n, std::span<const float> rows, std::span<const LogitCandidate> best = {}) {
     const auto n_vocab = static_cast<size_t>(backend->n_vocab());
+    const size_t per_row = best.empty() ? 0 : best.size() / static_cast<size_t>(n);  // [spec5]
     const std::vector<TokenId> drafts(s.tokens.begin() + s.verified(), s.tokens.end());
     const std::vector<std::vector<float>> q = std::move(s.draft_q);
     s.tokens.resize(static_cast<size_t>(s.verified()));
@@ -772,15 +854,19 @@ struct Engine::Impl {
     int64_t accepted = 0;
     // Greedy without penalties: p is a point mass at the argmax, so the rule reduces to "accept
     // iff the draft is the argmax, else emit the argmax" - one pass over the row, no vectors.
-    const SamplingParams& sp = s.sampler->params();
-    const bool plain_greedy = sp.temperature <= 0 && sp.repeat_penalty == 1.0f && sp.presence_penalty == 0.0f &&
-                              sp.frequency_penalty == 0.0f;
+    const bool plain_greedy = verifies_greedy(s);
+    if (per_row > 0 && !plain_greedy) return finish(s, "error", "engine: reduced logits rows for a sampled verify");  // [spec5]
     for (int64_t j = 0; j < checked; ++j) {
-      const auto row = rows.subspan(static_cast<size_t>(j) * n_vocab, n_vocab);
+      const auto row = per_row > 0 ? std::span<const float>() : rows.subspan(static_cast<size_t>(j) * n_vocab, n_vocab);
       const TokenId x = drafts[static_cast<size_t>(j)];
       bool accept = false;
       TokenId replacement = -1;
-      if (plain_greedy) {
+      if (per_row > 0) {  // [spec5] the row's best entry is its argmax (logit_candidate.h order)
+        const LogitCandidate& top = best[static_cast<size_t>(j) * per_row];
+        replacement = top.id >= 0 && top.logit > -std::numeric_limits<float>::infinity() ? top.id : -1;
+        if (replacement < 0) return finish(s, "error", "sampler: every logit is NaN or -inf");
+        accept = replacement == x;
+      } else if (plain_greedy) {
         replacement = greedy_argmax(row);
         if (replacement < 0) return finish(s, "error", "sampler: every logit is NaN or -inf");
         accept = replacement == x;
@@ -809,7 +895,15 @@ struct Engine::Impl {
     }
     SpecController::record_verify(s.spec_stats, checked, accepted);
     // Every checked draft was accepted: the last row gives the next token.
-    if (on_logits(s, rows.subspan(static_cast<size_t>(checked) * n_vocab, n_vocab))) after_verify(s);
+    const bool more = per_row > 0 ? on_logits(s, {}, best.subspan(static_cast<size_t>(checked) * per_row, per_row))  // [spec5]
+                                  : on_logits(s, rows.subspan(static_cast<size_t>(checked) * n_vocab, n_vocab));
+    if (more) after_verify(s);
+  }
+
+  // [spec5] Greedy without penalties: verification needs only each row's argmax.
+  static bool verifies_greedy(const Sequence& s) {
+    const SamplingParams& sp = s.sampler->params();
+    return sp.temperature <= 0 && sp.repeat_penalty == 1.0f && sp.presence_penalty == 0.0f && sp.frequency_penalty == 0.0f;
   }
 
   // Rolls the KV of rejected drafts back (target and draft) and publishes verified full blocks.
@@ -820,11 +914,14 @@ struct Engine::Impl {
   }
 
   // Samples the next token of `s` and streams its text; false when `s` finished (it is gone then).
-  bool on_logits(Sequence& s, std::span<const float> row) {
+  // `best`: when not empty, the row came reduced to its best entries (`row` is then empty).
+  bool on_logits(Sequence& s, std::span<const float> row, std::span<const LogitCandidate> best = {}) {
     if (s.generated() >= s.request.max_tokens) return finish(s, "length"), false;
     TokenId t = 0;
     try {
-      if (s.constraint) {
+      if (!best.empty()) {
+        t = s.sampler->sample_best(best);
+      } else if (s.constraint) {
         s.masked.assign(row.begin(), row.end());
         s.constraint->mask(s.masked);
         t = s.sampler->sample(s.masked);
@@ -909,6 +1006,7 @@ struct Engine::Impl {
     e.usage = s.usage;
     e.usage.completion_tokens = s.generated();
     e.timings = timings_of(s);
+    if (const auto joules = energy.settle(s.id, now_seconds(), energy_reader())) e.timings.energy_joules = *joules;
     ++requests_finished;
     const RequestSink sink = std::move(s.sink);
     std::erase(running, &s);
@@ -947,6 +1045,7 @@ struct Engine::Impl {
     st.steps = steps_total;
     st.step_seconds = step_seconds_total;
     st.forward_seconds = forward_seconds_total;
+    st.before_forward_seconds = before_forward_seconds_total;
     st.drafted_tokens = drafted_total;
     st.accepted_tokens = accepted_total;
     st.draft_kv_blocks_total = draft ? draft->kv().pool().total() : 0;
@@ -1018,6 +1117,7 @@ uint64_t Engine::submit(Request request, RequestSink sink) {
   s->limit = st->limit;
   s->usage.prompt_tokens = s->n_prompt;
   s->usage.truncated_tokens = prompt.truncated_tokens;
+  s->usage.dropped_messages = prompt.dropped_messages;
   s->request = std::move(request);
   s->sink = std::move(sink);
   s->submitted = Clock::now();

@@ -74,6 +74,10 @@ struct RequestTimings {
   double prompt_ms = 0;
   double decode_ms = 0;
   double decode_tokens_per_second = 0;
+  // [host5] Device energy attributed to this request, joules (issue 9): the backend's counter
+  // (NVML on CUDA) read every ~75 ms of work, each interval shared among the requests that computed
+  // tokens in it in proportion to their tokens. 0: not measured (no counter, e.g. the CPU).
+  double energy_joules = 0;
 };
 
 struct RequestUsage {
@@ -83,6 +87,7 @@ struct RequestUsage {
   int64_t restored_tokens = 0;         // prompt tokens restored from the KvStore (disk)
   int64_t prefilled_tokens = 0;        // prompt tokens actually computed
   int64_t truncated_tokens = 0;        // dropped by ContextOverflow::kTruncateMiddle
+  int64_t dropped_messages = 0;        // of those, whole chat messages: messages[1 .. this] (prompt_builder.h)
   // Speculative decoding: draft tokens verified by the target, how many were accepted, and the
   // verify steps they took. acceptance rate = accepted / drafted; mean accepted length =
   // accepted / verify_steps (each verify step also emits one token of the target's own).
@@ -119,6 +124,7 @@ struct EngineStats {
   // the engine's host overhead.
   uint64_t steps = 0;
   double step_seconds = 0, forward_seconds = 0;
+  double before_forward_seconds = 0;   // [host5] of the host part: scheduling and drafting (the rest is after the pass)
   std::string draft_model_path;        // loaded draft model, empty when none
   int64_t draft_kv_blocks_total = 0, draft_kv_blocks_used = 0;  // the draft model's own KV pool
   std::string model_path, device;
@@ -152,6 +158,10 @@ struct EngineOptions {
   // Seconds of a monotonic clock for timing decode steps (speculation's cost model); empty:
   // std::chrono::steady_clock. Tests pass a fake clock that a fake backend advances.
   std::function<double()> step_clock;
+  // [host5] Rows whose sampler needs only their best entries (greedy, top-k without penalties)
+  // come from the backend reduced (Backend::forward_batch_select: on CUDA the whole rows never
+  // leave the device). false: whole rows always (for measurements).
+  bool reduce_logits = true;
 };
 
 class QueueFullError : public Error {

@@ -114,6 +114,7 @@ BuiltPrompt build_prompt(const LoadedModel& model, const PromptRenderer& rendere
       while (kept.size() > 2 && kept[1].role != "user") kept.erase(kept.begin() + 1);
       out.tokens = renderer.tokenize(kept, request);
     }
+    out.dropped_messages = static_cast<int64_t>(request.messages.size() - kept.size());
   }
   cut_middle(out.tokens, target);
   out.truncated_tokens = n - static_cast<int64_t>(out.tokens.size());

@@ -34,6 +34,7 @@ class PromptRenderer {
 struct BuiltPrompt {
   std::vector<TokenId> tokens;
   int64_t truncated_tokens = 0;  // dropped by truncate_middle
+  int64_t dropped_messages = 0;  // whole messages left out by truncate_middle: messages[1 .. this]
 };
 
 // `limit`: most positions a sequence may hold. The prompt must leave room for at least one

@@ -13,6 +13,7 @@ namespace {
 constexpr double kStreamWeight = 0.15;  // moving-average weight of one verify step
 constexpr double kPriorCostPerDraft = 0.1;  // forced drafters before any step is measured
 constexpr double kOptimism = 0.25;          // acceptance bonus of a stream with n verifies: / (n + 1)
+constexpr double kPoolWeight = 4.0;         // pseudo-observations of the batch's mean acceptance
 
 void update(double& avg, double value, double weight) { avg += weight * (value - avg); }
 
@@ -103,6 +104,19 @@ std::vector<int32_t> SpecController::plan(std::span<const SpecAsk> asks, int64_t
   }
 
   // `auto` streams: the gains of every possible draft row, largest first.
+  // Each stream's acceptance is pooled with the batch's mean (a shrinkage estimate: kPoolWeight
+  // pseudo-observations of the mean against its own verify steps): a few unlucky verify steps
+  // must not starve one stream of drafts while the others draft long (in a batch the last
+  // stream to finish sets the pace), while a stream whose acceptance really differs gets its
+  // own draft length after a few steps.
+  double pooled_sum = 0, pooled_n = 0;
+  for (const SpecAsk& a : asks) {
+    if (!a.optional || a.max_draft <= 0 || a.state->verifies == 0) continue;
+    const auto n = static_cast<double>(a.state->verifies);
+    pooled_sum += n * a.state->accept_rate();
+    pooled_n += n;
+  }
+  const double pooled = pooled_n > 0 ? pooled_sum / pooled_n : -1;
   std::vector<Gain> gains;
   for (size_t i = 0; i < asks.size(); ++i) {
     const SpecAsk& a = asks[i];
@@ -120,7 +134,12 @@ std::vector<int32_t> SpecController::plan(std::span<const SpecAsk> asks, int64_t
     }
     // Optimism for streams measured little (an upper-confidence estimate): a stream never
     // measured is tried where a good acceptance would pay; the loss budget bounds what that costs.
-    const double rate = std::clamp(st.accept_rate() + kOptimism / static_cast<double>(st.verifies + 1), 0.0, 1.0);
+    double own = st.accept_rate();
+    if (pooled >= 0) {
+      const auto n = static_cast<double>(st.verifies);
+      own = (n * own + kPoolWeight * pooled) / (n + kPoolWeight);
+    }
+    const double rate = std::clamp(own + kOptimism / static_cast<double>(st.verifies + 1), 0.0, 1.0);
     double g = 1;
     for (int32_t j = 1; j <= a.max_draft; ++j) {
       g *= rate;
@@ -136,17 +155,30 @@ std::vector<int32_t> SpecController::plan(std::span<const SpecAsk> asks, int64_t
   // Plain timings first (nothing to compare with before), and again now and then.
   const bool refresh_plain = base == 0 && costs_.steps_since_plain(batch) >= kPlainRefreshSteps;
   const double budget = loss_budget(t_plain);
-  const bool plain_known = costs_.samples(batch, 0) >= kMinPlainSamples;
+  // Plain steps measured at this batch size (the loss ledger compares with a measured plain cost,
+  // not a guess): kMinPlainSamples at the first batch size (the cell keeps the lower of its first
+  // two samples), one where streams finished or joined (capped by the larger batches' cost), none
+  // where two other batch sizes pin it (as streams finish one by one at the end of a batch).
+  const bool plain_known =
+      costs_.samples(batch, 0) >= (costs_.plain_measured_elsewhere(batch) ? 1 : kMinPlainSamples) ||
+      (costs_.samples(batch, 0) == 0 && costs_.plain_from_two(batch));
   if (plain_known && !gains.empty() && !refresh_plain && lost_s_ <= budget) {
-    // The best shape by the estimates. One beyond twice the largest measured shape is not tried
-    // at once: the next doubling is tried instead, a stepping stone whose measurement corrects
-    // the estimates of the larger ones. A shape is tried only when losing its whole step (every
+    // The best shape by the estimates. One beyond the ramp below is not tried at once: the
+    // ramp's end is tried instead, a stepping stone whose measurement corrects the estimates of
+    // the larger ones. A shape is tried only when losing its whole step (every
     // draft rejected, at its estimated cost) still fits the budget; otherwise the best shape
     // that fits. So the time lost never exceeds the budget by more than an estimate's error.
     const auto last = static_cast<int64_t>(gains.size());
-    const int64_t ramp = std::max<int64_t>(base + 1, 2 * costs_.largest_measured(batch)) - base;
+    // The rows tried grow with each measured shape: first one draft row (it costs at most about a
+    // plain step, even where verify rows are dear), then up to kFirstJump more (a batch-1 stream
+    // reaches its paying length in 2 verify steps), then doubling (a cost cliff beyond the
+    // measured shapes, such as a kernel change at some row count, is met with a bounded loss).
+    // Shapes measured at another batch size count (their cost is transferred, see StepCostModel).
+    const int64_t largest = costs_.largest_measured_any();
+    const int64_t ramp = std::max<int64_t>(base + 1, largest + std::max<int64_t>(largest > 0 ? kFirstJump : 0, largest)) - base;
     // Losing a step: its estimated cost against plain decode, every draft rejected.
-    auto fits = [&](int64_t e) { return lost_s_ + costs_.estimate(batch, base + e) - t_plain <= budget; };
+    // The cost of a shape never measured is taken pessimistically here (StepCostModel::estimate).
+    auto fits = [&](int64_t e) { return lost_s_ + costs_.estimate(batch, base + e, true) - t_plain <= budget; };
     double tokens = base_tokens;
     const double plain_rate = base_tokens / costs_.estimate(batch, base);
     double best = plain_rate, best_fitting = plain_rate;

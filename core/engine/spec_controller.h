@@ -17,17 +17,22 @@
 //
 // The loss is bounded: every step where `auto` drafted is compared with plain decode emitting
 // the same tokens (the measured plain step time), and a step with drafts is planned only if
-// losing all of it (every draft rejected, at the shape's estimated cost) keeps the time lost so
-// far within kLossShare of all decode time plus half a plain step. Time won is kept as a cushion
-// of up to kCreditPlainSteps plain steps. So over any run `auto` is at most about 0.5% + half a
+// losing all of it (every draft rejected, at the shape's pessimistic cost estimate: above a
+// single measured verify shape its whole extra cost counts per row) keeps the time lost so far
+// within kLossShare of all decode time plus half a plain step. Time won is kept as a cushion of
+// up to kCreditPlainSteps plain steps. So over any run `auto` is at most about 0.5% + half a
 // step slower than plain decode (plus the error of a cost estimate), whatever acceptance does.
-// A shape never measured is tried only when its estimate says it pays, and only up to twice the
-// largest measured shape at that batch (the rows tried grow 1, 2, 4, ...). `auto` starts drafting
-// at a batch size after kMinPlainSamples plain steps there. Streams measured little get an
-// optimistic acceptance (kOptimism / (verifies + 1) more), so they are tried; one whose acceptance
-// has not been measured for kStaleSteps of its steps drifts halfway back up to the prior (when
-// below it), so it is re-tried if the batch's costs would let it pay; a plain step every
-// kPlainRefreshSteps keeps the baseline current.
+// Exploring is fast where verify rows are cheap (the CUDA matvec reads the weights once for up
+// to 64 rows): `auto` drafts after kMinPlainSamples plain steps at the first batch size (one at
+// later ones: costs measured at one batch size carry over, see StepCostModel); the rows tried
+// grow 1, then up to kFirstJump more, then doubling (a batch-1 stream reaches 8 drafts at its
+// 2nd verify step; a cost cliff beyond the measured shapes costs a bounded loss). Streams
+// measured little get an optimistic acceptance (kOptimism / (verifies + 1) more), so they are
+// tried, and every stream's acceptance is pooled a little with the batch's mean, so a few
+// unlucky steps do not starve one stream while the others draft long (the last stream of a
+// batch sets its pace); one whose acceptance has not been measured for kStaleSteps of its steps
+// drifts halfway back up to the prior (when below it), so it is re-tried if the batch's costs
+// would let it pay; a plain step every kPlainRefreshSteps keeps the baseline current.
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -58,7 +63,8 @@ class SpecController {
  public:
   static constexpr int64_t kPlainRefreshSteps = 64;  // verify steps at a batch size between plain ones
   static constexpr int64_t kStaleSteps = 64;         // see above
-  static constexpr int64_t kMinPlainSamples = 3;     // plain steps at a batch size before `auto` drafts there
+  static constexpr int64_t kMinPlainSamples = 2;     // plain steps at a batch size before `auto` drafts there
+  static constexpr int64_t kFirstJump = 8;           // draft rows added after the first verify step
   static constexpr double kLossShare = 0.005;        // of decode time, lost against plain at most
   static constexpr double kLossAllowancePlainSteps = 0.5;
   static constexpr double kCreditPlainSteps = 8;     // time won kept as a cushion, at most

@@ -180,6 +180,72 @@ void check_params(const SamplingParams& p, int32_t vocab_size) {
     throw Error("sampler: presence/frequency penalties must be finite");
 }
 
+// The end of the chain over the candidates (top-k's survivors, or every candidate without top-k),
+// in any order: temperature + softmax, min-p, top-p, renormalisation. Returns the kept set sorted
+// by id with probabilities summing to 1. Shared by the whole-row and the best-k paths so both
+// draw from the same distribution, bit for bit.
+std::vector<Candidate> kept_distribution(std::vector<Candidate> cand, bool any_pos_inf, const SamplingParams& params_) {
+  // Id order from here on: the softmax sum then adds in the same order on every platform
+  // (the heap's internal order is up to the standard library).
+  std::sort(cand.begin(), cand.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+  if (any_pos_inf) {
+    for (auto& c : cand) c.logit = 0.0f;
+  }
+  if (cand.empty()) throw Error("sampler: every logit is NaN or -inf");
+
+  // Temperature + softmax in double: p_i = exp((l_i - l_max) / T) / sum.
+  float max_logit = cand[0].logit;
+  for (const auto& c : cand) max_logit = std::max(max_logit, c.logit);
+  const double temperature = params_.temperature;
+  double sum = 0.0;
+  for (auto& c : cand) {
+    c.prob = std::exp((static_cast<double>(c.logit) - max_logit) / temperature);
+    sum += c.prob;
+  }
+  for (auto& c : cand) c.prob /= sum;
+  const double p_max = 1.0 / sum;  // the max logit's exp is exactly 1
+
+  // Min-p drops every token with p < min_p * p_max. Those tokens are a suffix of the descending
+  // order, so dropping them first leaves top-p's prefix sums (which use the same p) unchanged.
+  if (params_.min_p > 0.0f) {
+    // Capped at p_max so that the most likely token always survives (min_p > 1 keeps just it).
+    const double threshold = std::min(static_cast<double>(params_.min_p) * p_max, p_max);
+    std::erase_if(cand, [threshold](const Candidate& c) { return c.prob < threshold; });
+  }
+
+  // Top-p: the smallest prefix (descending p) whose sum reaches top_p, at least one token.
+  // Sorted in growing chunks so that a small nucleus never pays for sorting the whole vocabulary.
+  if (params_.top_p < 1.0f) {
+    const double top_p = params_.top_p;
+    double cumulative = 0.0;
+    size_t begin = 0;
+    size_t chunk = 64;
+    size_t keep = cand.size();
+    while (begin < cand.size() && keep == cand.size()) {
+      const size_t end = std::min(cand.size(), begin + chunk);
+      std::partial_sort(cand.begin() + static_cast<std::ptrdiff_t>(begin), cand.begin() + static_cast<std::ptrdiff_t>(end),
+                        cand.end(), by_prob);
+      for (size_t i = begin; i < end; ++i) {
+        cumulative += cand[i].prob;
+        if (cumulative >= top_p) {
+          keep = i + 1;
+          break;
+        }
+      }
+      begin = end;
+      chunk *= 2;
+    }
+    cand.resize(keep);
+  }
+
+  // Renormalise, in id order so the sums and the draw are the same on every platform.
+  std::sort(cand.begin(), cand.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+  double kept_sum = 0.0;
+  for (const auto& c : cand) kept_sum += c.prob;
+  for (auto& c : cand) c.prob /= kept_sum;
+  return cand;
+}
+
 }  // namespace
 
 Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
@@ -278,71 +344,56 @@ std::vector<Sampler::Kept> Sampler::distribution(std::span<const float> logits) 
       if (is_candidate(v)) cand.push_back({static_cast<int32_t>(i), v, 0.0});
     }
   }
-  // Id order from here on: the softmax sum then adds in the same order on every platform
-  // (the heap's internal order is up to the standard library).
-  std::sort(cand.begin(), cand.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
-  if (any_pos_inf) {
-    for (auto& c : cand) c.logit = 0.0f;
-  }
-  if (cand.empty()) throw Error("sampler: every logit is NaN or -inf");
-
-  // Temperature + softmax in double: p_i = exp((l_i - l_max) / T) / sum.
-  float max_logit = cand[0].logit;
-  for (const auto& c : cand) max_logit = std::max(max_logit, c.logit);
-  const double temperature = params_.temperature;
-  double sum = 0.0;
-  for (auto& c : cand) {
-    c.prob = std::exp((static_cast<double>(c.logit) - max_logit) / temperature);
-    sum += c.prob;
-  }
-  for (auto& c : cand) c.prob /= sum;
-  const double p_max = 1.0 / sum;  // the max logit's exp is exactly 1
-
-  // Min-p drops every token with p < min_p * p_max. Those tokens are a suffix of the descending
-  // order, so dropping them first leaves top-p's prefix sums (which use the same p) unchanged.
-  if (params_.min_p > 0.0f) {
-    // Capped at p_max so that the most likely token always survives (min_p > 1 keeps just it).
-    const double threshold = std::min(static_cast<double>(params_.min_p) * p_max, p_max);
-    std::erase_if(cand, [threshold](const Candidate& c) { return c.prob < threshold; });
-  }
-
-  // Top-p: the smallest prefix (descending p) whose sum reaches top_p, at least one token.
-  // Sorted in growing chunks so that a small nucleus never pays for sorting the whole vocabulary.
-  if (params_.top_p < 1.0f) {
-    const double top_p = params_.top_p;
-    double cumulative = 0.0;
-    size_t begin = 0;
-    size_t chunk = 64;
-    size_t keep = cand.size();
-    while (begin < cand.size() && keep == cand.size()) {
-      const size_t end = std::min(cand.size(), begin + chunk);
-      std::partial_sort(cand.begin() + static_cast<std::ptrdiff_t>(begin), cand.begin() + static_cast<std::ptrdiff_t>(end),
-                        cand.end(), by_prob);
-      for (size_t i = begin; i < end; ++i) {
-        cumulative += cand[i].prob;
-        if (cumulative >= top_p) {
-          keep = i + 1;
-          break;
-        }
-      }
-      begin = end;
-      chunk *= 2;
-    }
-    cand.resize(keep);
-  }
-
-  // Renormalise, in id order so the sums and the draw are the same on every platform.
-  std::sort(cand.begin(), cand.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
-  double kept_sum = 0.0;
-  for (const auto& c : cand) kept_sum += c.prob;
   std::vector<Kept> kept;
   kept.reserve(cand.size());
-  for (const auto& c : cand) kept.push_back({c.id, c.prob / kept_sum});
+  for (const auto& c : kept_distribution(std::move(cand), any_pos_inf, params_)) kept.push_back({c.id, c.prob});
   return kept;
 }
 
-int32_t Sampler::sample(std::span<const float> logits) {
-  const std::vector<Kept> kept = distribution(logits);
+// [host5] The chain needs only the best entries when nothing can lift a token from outside them:
+// greedy takes the first, top-k sampling the first top_k; penalties change values, so with an
+// active penalty the whole row is needed.
+int32_t Sampler::candidates_needed(int32_t max_k) const {
+  if (penalties_active()) return 0;
+  if (params_.temperature <= 0.0f) return max_k >= 1 ? 1 : 0;
+  return params_.top_k > 0 && params_.top_k <= max_k ? params_.top_k : 0;
+}
+
+// The same kept set as distribution() on the whole row: greedy's argmax is the first entry; top-k
+// keeps the top_k best of the candidates (finite values, or only the +inf ones), which are the
+// candidates among the first top_k entries because non-candidates (-inf, or finite values beside
+// +inf) rank below every candidate in the entries' order.
+std::vector<Sampler::Kept> Sampler::distribution_from_best(std::span<const LogitCandidate> best) const {
+  const size_t needed = static_cast<size_t>(std::max(1, candidates_needed(std::numeric_limits<int32_t>::max())));
+  if (penalties_active() || best.size() < needed) {
+    throw Error("sampler: " + std::to_string(best.size()) + " best logits given, the chain needs " +
+                (penalties_active() ? std::string("the whole row (penalties)") : std::to_string(needed)));
+  }
+  for (const auto& c : best) {
+    if (c.id >= vocab_size_) throw Error("sampler: candidate id " + std::to_string(c.id) + " outside the vocabulary");
+  }
+  if (params_.temperature <= 0.0f) {
+    if (best[0].id < 0 || !(best[0].logit > kNegInf)) throw Error("sampler: every logit is NaN or -inf");
+    return {Kept{best[0].id, 1.0}};
+  }
+  const bool any_pos_inf = best[0].id >= 0 && best[0].logit == -kNegInf;
+  auto is_candidate = [any_pos_inf](float v) { return any_pos_inf ? v == -kNegInf : is_finite(v); };
+  std::vector<Candidate> cand;
+  cand.reserve(needed);
+  for (size_t i = 0; i < needed; ++i) {
+    if (best[i].id >= 0 && is_candidate(best[i].logit)) cand.push_back({best[i].id, best[i].logit, 0.0});
+  }
+  std::vector<Kept> kept;
+  kept.reserve(cand.size());
+  for (const auto& c : kept_distribution(std::move(cand), any_pos_inf, params_)) kept.push_back({c.id, c.prob});
+  return kept;
+}
+
+int32_t Sampler::sample_best(std::span<const LogitCandidate> best) { return draw(distribution_from_best(best)); }
+
+int32_t Sampler::sample(std::span<const float> logits) { return draw(distribution(logits)); }
+
+int32_t Sampler::draw(const std::vector<Kept>& kept) {
   if (kept.size() == 1) return kept[0].id;
   // Uniform double in [0, 1) from the top 53 bits: no std distribution, so platform-stable.
   const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/sampling/logit_candidate.h"
+
 namespace hearth {
 
 struct SamplingParams {
@@ -37,6 +39,14 @@ class Sampler {
 
   // Picks the next token from logits [vocab_size]; does not record it (call accept()).
   int32_t sample(std::span<const float> logits);
+  // [host5] How many best entries of a row (logit_candidate.h) the chain needs for the next draw:
+  // 1 when greedy, top_k when sampling with 1 <= top_k <= max_k, and 0 (the whole row) otherwise
+  // or while a penalty applies. Changes only with accept() (the penalty history).
+  int32_t candidates_needed(int32_t max_k) const;
+  // Picks the next token from a row's best entries (at least candidates_needed(), in
+  // logit_candidate.h order): the same token, and the same use of the random stream, as sample()
+  // on the whole row. Throws hearth::Error when the row needs more than it was given.
+  int32_t sample_best(std::span<const LogitCandidate> best);
   // The final distribution the chain draws from (zeros outside the kept set), [vocab_size].
   std::vector<float> probabilities(std::span<const float> logits) const;
   // Adds a token to the penalty history (prompt tokens too, if penalties should see them).
@@ -56,6 +66,8 @@ class Sampler {
   std::vector<std::pair<int32_t, float>> penalty_overlay(std::span<const float> logits) const;
   // The final kept set, sorted by id, probabilities summing to 1.
   std::vector<Kept> distribution(std::span<const float> logits) const;
+  std::vector<Kept> distribution_from_best(std::span<const LogitCandidate> best) const;
+  int32_t draw(const std::vector<Kept>& kept);  // one draw from the kept set (sorted by id)
 
   SamplingParams params_;
   int32_t vocab_size_;

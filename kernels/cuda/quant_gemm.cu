@@ -1,5 +1,5 @@
 // quant_gemm (quant_matmul.h): prefill-sized products on tensor cores.
-//   m <= 16: quant_matvec.
+//   m <= kMaxMatvecRows (64): quant_matvec.
 //   quantized W: per tile of W (a block of rows, and when a row is too long for the tile budget
 //     a slice of its columns), dequantize W[tile] to FP16 in the workspace in one pass (16-byte
 //     coalesced stores), then y[:, tile rows] (+)= x16[:, tile cols] . Wtile^T with cublasGemmEx
@@ -142,7 +142,7 @@ GemmTilePlan gemm_tile_plan(int64_t w_rows, int64_t w_cols, int64_t tile_element
 }
 
 size_t gemm_workspace_bytes_tiled(const QuantWeights& w, int64_t m, int64_t tile_elements) {
-  if (m <= 16) return matvec_workspace_bytes(w, m);
+  if (m <= kMaxMatvecRows) return matvec_workspace_bytes(w, m);
   if (w.cols <= 0 || w.rows <= 0 || w.type == DType::F32) return 0;
   size_t bytes = align256(static_cast<size_t>(m) * static_cast<size_t>(w.cols) * 2);
   if (needs_tile(w.type)) {
@@ -161,7 +161,7 @@ cudaError_t quant_gemm(const QuantWeights& w, const float* x, int64_t m, float* 
 
 cudaError_t quant_gemm_tiled(const QuantWeights& w, const float* x, int64_t m, float* y, void* workspace,
                              cublasHandle_t cublas, cudaStream_t stream, int64_t tile_elements) {
-  if (m <= 16) return quant_matvec(w, x, m, y, workspace, stream);
+  if (m <= kMaxMatvecRows) return quant_matvec(w, x, m, y, workspace, stream);
   if (const cudaError_t e = detail::check_product_args(w, x, m, y); e != cudaSuccess) return e;
   if (w.rows == 0) return cudaSuccess;
   if (w.cols == 0) return cudaMemsetAsync(y, 0, static_cast<size_t>(m * w.rows) * sizeof(float), stream);

@@ -45,10 +45,17 @@ cudaError_t launch_float_scalar(const QuantWeights& w, int64_t row_bytes, const 
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
+// Q4_K / Q5_K blocks are read as 16-byte vectors (their rows are multiples of 16 bytes), the
+// others through 16-byte copies when the rows allow it, else as 2-byte words.
+cudaError_t check_weight_alignment(const QuantWeights& w) {
+  const bool vector_blocks = w.type == DType::Q4_K || w.type == DType::Q5_K;
+  return reinterpret_cast<uintptr_t>(w.data) % (vector_blocks ? 16 : 2) != 0 ? cudaErrorMisalignedAddress : cudaSuccess;
+}
+
 bool uses_q8_path(DType t) { return t != DType::F32 && t != DType::F16 && t != DType::BF16 && detail::is_weight_type(t); }
 
-// F32 / F16 / BF16 weights: float FMA, no workspace.
-cudaError_t float_matvec(const QuantWeights& w, const float* x, int m, float* y, cudaStream_t stream) {
+// F32 / F16 / BF16 weights: float FMA, no workspace; up to 16 activation rows per launch.
+cudaError_t float_matvec16(const QuantWeights& w, const float* x, int m, float* y, cudaStream_t stream) {
   const auto rb = static_cast<int64_t>(detail::checked_row_bytes(w.type, w.cols));
   const bool vec_ok = aligned16(x) && aligned16(w.data) && w.cols % 8 == 0;
   switch (w.type) {
@@ -60,6 +67,17 @@ cudaError_t float_matvec(const QuantWeights& w, const float* x, int m, float* y,
                                     : launch_float_scalar<DType::BF16>(w, rb, x, m, y, stream);
     default: return cudaErrorInvalidValue;
   }
+}
+
+cudaError_t float_matvec(const QuantWeights& w, const float* x, int m, float* y, cudaStream_t stream) {
+  for (int r = 0; r < m; r += 16) {
+    const int n = std::min(16, m - r);
+    if (const cudaError_t e = float_matvec16(w, x + static_cast<int64_t>(r) * w.cols, n, y + static_cast<int64_t>(r) * w.rows, stream);
+        e != cudaSuccess) {
+      return e;
+    }
+  }
+  return cudaSuccess;
 }
 
 // The integer kernel of the type over activations already in the int8 form.
@@ -80,7 +98,8 @@ cudaError_t q8_matvec_prequantized(const QuantWeights& w, detail::Q8Activations 
 cudaError_t q8_matvec(const QuantWeights& w, const float* x, int m, float* y, void* workspace, int variant,
                       cudaStream_t stream) {
   detail::Q8Activations qa{};
-  if (const cudaError_t e = detail::quantize_activations(x, m, w.cols, workspace, &qa, stream); e != cudaSuccess) {
+  if (const cudaError_t e = detail::quantize_activations(x, m, w.cols, q8_form(w.type), workspace, &qa, stream);
+      e != cudaSuccess) {
     return e;
   }
   return q8_matvec_prequantized(w, qa, m, y, variant, stream);
@@ -94,7 +113,11 @@ size_t q8_input_bytes(int64_t m, int64_t cols) {
 }
 
 cudaError_t quantize_q8_input(const float* x, int64_t m, int64_t cols, void* q8, cudaStream_t stream) {
-  if (m < 0 || cols < 0 || cols % 32 != 0 || m > (int64_t{1} << 40) / std::max<int64_t>(cols, 1)) {
+  return quantize_q8_input(x, m, cols, q8, Q8Form::kBlock32, stream);
+}
+
+cudaError_t quantize_q8_input(const float* x, int64_t m, int64_t cols, void* q8, Q8Form form, cudaStream_t stream) {
+  if (m < 0 || cols < 0 || cols % (form == Q8Form::kSuper256 ? 256 : 32) != 0 || m > (int64_t{1} << 40) / std::max<int64_t>(cols, 1)) {
     return cudaErrorInvalidValue;
   }
   if (m == 0 || cols == 0) return cudaSuccess;
@@ -102,7 +125,7 @@ cudaError_t quantize_q8_input(const float* x, int64_t m, int64_t cols, void* q8,
     return cudaErrorInvalidValue;
   }
   detail::Q8Activations qa{};
-  return detail::quantize_activations(x, m, cols, q8, &qa, stream);
+  return detail::quantize_activations(x, m, cols, form, q8, &qa, stream);
 }
 
 bool takes_q8_input(const QuantWeights& w) { return uses_q8_path(w.type) && !w.repacked; }
@@ -112,11 +135,10 @@ cudaError_t quant_matvec_q8_input(const QuantWeights& w, const void* q8, int64_t
   if (const cudaError_t e = detail::check_product_args(w, static_cast<const float*>(q8), m, y); e != cudaSuccess) {
     return e;
   }
-  if (m < 1 || m > 16 || !takes_q8_input(w) || q8 == nullptr || !aligned16(q8)) return cudaErrorInvalidValue;
+  if (m < 1 || m > kMaxMatvecRows || !takes_q8_input(w) || q8 == nullptr || !aligned16(q8)) return cudaErrorInvalidValue;
   if (w.rows == 0) return cudaSuccess;
   if (w.cols == 0) return cudaMemsetAsync(y, 0, static_cast<size_t>(m * w.rows) * sizeof(float), stream);
-  const bool vector_blocks = w.type == DType::Q4_K || w.type == DType::Q5_K;
-  if (reinterpret_cast<uintptr_t>(w.data) % (vector_blocks ? 16 : 2) != 0) return cudaErrorMisalignedAddress;
+  if (const cudaError_t e = check_weight_alignment(w); e != cudaSuccess) return e;
   const auto view = detail::q8_input_view(const_cast<void*>(q8), static_cast<size_t>(m * w.cols));
   detail::Q8Activations qa{view.qx, view.dsx, false};
   return q8_matvec_prequantized(w, qa, static_cast<int>(m), y, 0, stream);
@@ -124,22 +146,20 @@ cudaError_t quant_matvec_q8_input(const QuantWeights& w, const void* q8, int64_t
 
 size_t matvec_workspace_bytes(const QuantWeights& w, int64_t m) {
   if (!uses_q8_path(w.type) || m <= 0 || w.cols <= 0) return 0;
-  return detail::q8_activation_bytes(std::min<int64_t>(m, 16), w.cols);
+  return detail::q8_activation_bytes(std::min<int64_t>(m, kMaxMatvecRows), w.cols);
 }
 
 cudaError_t quant_matvec(const QuantWeights& w, const float* x, int64_t m, float* y, void* workspace,
                          cudaStream_t stream) {
   if (const cudaError_t e = detail::check_product_args(w, x, m, y); e != cudaSuccess) return e;
-  if (m > 16) return cudaErrorInvalidValue;
+  if (m > kMaxMatvecRows) return cudaErrorInvalidValue;
   if (m == 0 || w.rows == 0) return cudaSuccess;
   if (w.cols == 0) return cudaMemsetAsync(y, 0, static_cast<size_t>(m * w.rows) * sizeof(float), stream);
   if (w.repacked) return detail::repacked_matvec(w, x, static_cast<int>(m), y, stream);
   const int mi = static_cast<int>(m);
   if (!uses_q8_path(w.type)) return float_matvec(w, x, mi, y, stream);
   if (!aligned16(workspace)) return cudaErrorMisalignedAddress;
-  // Q4_K / Q5_K blocks are read as 16-byte vectors, the others as 2-byte words.
-  const bool vector_blocks = w.type == DType::Q4_K || w.type == DType::Q5_K;
-  if (reinterpret_cast<uintptr_t>(w.data) % (vector_blocks ? 16 : 2) != 0) return cudaErrorMisalignedAddress;
+  if (const cudaError_t e = check_weight_alignment(w); e != cudaSuccess) return e;
   if (workspace != nullptr) return q8_matvec(w, x, mi, y, workspace, 0, stream);
   void* ws = nullptr;
   if (const cudaError_t e = cudaMallocAsync(&ws, matvec_workspace_bytes(w, m), stream); e != cudaSuccess) return e;
@@ -156,7 +176,7 @@ namespace detail {
 cudaError_t quant_matvec_tuned(const QuantWeights& w, const float* x, int64_t m, float* y, void* workspace,
                                int variant, cudaStream_t stream) {
   if (const cudaError_t e = check_product_args(w, x, m, y); e != cudaSuccess) return e;
-  if (m < 1 || m > 16 || w.rows == 0 || w.cols == 0 || w.repacked || !uses_q8_path(w.type) || workspace == nullptr) {
+  if (m < 1 || m > kMaxMatvecRows || w.rows == 0 || w.cols == 0 || w.repacked || !uses_q8_path(w.type) || workspace == nullptr) {
     return cudaErrorInvalidValue;
   }
   return q8_matvec(w, x, static_cast<int>(m), y, workspace, variant, stream);

@@ -25,17 +25,27 @@ __device__ double block_sum(double v) {
 // The int8 form of quant_matmul.h's q8 input, written beside y when qx is set: the output loop
 // walks each row in steps of kThreads (a multiple of 32), so warp w of a step holds one whole
 // 32-element block when n % 32 == 0 (the launchers check it).
+// super256 (Q8Form::kSuper256): the whole row is quantized per 256 after it is written (see
+// finish_row_q8), not per 32 in the output loop.
 struct Q8Out {
   int8_t* qx = nullptr;  // [rows, n]
   float2* dsx = nullptr; // [rows, n / 32]
+  bool super256 = false;
 };
 
 __device__ __forceinline__ void store_output(float* yr, int64_t row, int64_t n, int64_t i, float v, const Q8Out& q8) {
   yr[i] = v;
-  if (q8.qx) {
+  if (q8.qx && !q8.super256) {
     const int64_t blk = (row * n + i) / 32;
     detail::quantize_block_warp(v, q8.qx + blk * 32, q8.dsx + blk);
   }
+}
+
+// kSuper256 output: every thread of the block calls this after writing row `row` of y.
+__device__ __forceinline__ void finish_row_q8(const float* yr, int64_t row, int64_t n, const Q8Out& q8) {
+  if (!q8.qx || !q8.super256) return;
+  __syncthreads();  // the row's y values of every thread are visible to the block
+  detail::quantize_range_super256_block(yr, n, q8.qx + row * n, q8.dsx + row * (n / 32));
 }
 
 // One block per row.
@@ -53,6 +63,7 @@ __global__ void rms_norm_kernel(const float* x, const float* w, float* y, int64_
   for (int64_t i = threadIdx.x; i < n; i += kThreads) {
     store_output(yr, out_row, n, i, __fmul_rn(__fmul_rn(xr[i], scale), w[i]), q8);
   }
+  finish_row_q8(yr, out_row, n, q8);
 }
 
 __global__ void residual_rms_norm_kernel(float* x, const float* delta, const float* w, float* y, int64_t n,
@@ -73,6 +84,7 @@ __global__ void residual_rms_norm_kernel(float* x, const float* delta, const flo
   for (int64_t i = threadIdx.x; i < n; i += kThreads) {
     store_output(yr, row, n, i, __fmul_rn(__fmul_rn(xr[i], scale), w[i]), q8);
   }
+  finish_row_q8(yr, row, n, q8);
 }
 
 // Fast path for rows of up to kMaxFastCols (every hidden size of the supported models): the row
@@ -140,6 +152,7 @@ __global__ void __launch_bounds__(1024) rms_norm_fast_kernel(float* x, const flo
       if (i < n) store_output(yr, out_row, n, i, __fmul_rn(__fmul_rn(v[k], scale), wv[k]), q8);
     }
   }
+  finish_row_q8(yr, out_row, n, q8);
 }
 
 // Threads of the fast kernel for rows of n: about 4 elements each, whole warps, <= 1024.
@@ -150,12 +163,14 @@ unsigned fast_threads(int64_t n) {
 
 bool bad_shape(int64_t rows, int64_t n) { return rows < 0 || n <= 0 || rows > 0x7fffffff; }
 
-Q8Out q8_out(void* q8, int64_t rows, int64_t n) {
+Q8Out q8_out(void* q8, int64_t rows, int64_t n, Q8Form form) {
   if (!q8) return {};
   const auto view = detail::q8_input_view(q8, static_cast<size_t>(rows * n));
-  return {view.qx, view.dsx};
+  return {view.qx, view.dsx, form == Q8Form::kSuper256};
 }
-bool bad_q8(const void* q8, int64_t n) { return q8 && (n % 32 != 0 || reinterpret_cast<uintptr_t>(q8) % 16 != 0); }
+bool bad_q8(const void* q8, int64_t n, Q8Form form) {
+  return q8 && (n % (form == Q8Form::kSuper256 ? 256 : 32) != 0 || reinterpret_cast<uintptr_t>(q8) % 16 != 0);
+}
 
 }  // namespace
 
@@ -174,33 +189,33 @@ cudaError_t rms_norm(const float* x, const float* w, float* y, int64_t rows, int
 
 cudaError_t residual_rms_norm(float* x, const float* delta, const float* w, float* y, int64_t rows, int64_t n,
                               float eps, cudaStream_t stream) {
-  return residual_rms_norm_q8(x, delta, w, y, rows, n, eps, nullptr, stream);
+  return residual_rms_norm_q8(x, delta, w, y, rows, n, eps, nullptr, stream, Q8Form::kBlock32);
 }
 
 cudaError_t rms_norm_q8(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps, void* q8,
-                        cudaStream_t stream) {
-  if (bad_shape(rows, n) || bad_q8(q8, n)) return cudaErrorInvalidValue;
+                        cudaStream_t stream, Q8Form form) {
+  if (bad_shape(rows, n) || bad_q8(q8, n, form)) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   if (n <= kMaxFastCols) {
     return detail::launch_chained(rms_norm_fast_kernel, static_cast<unsigned>(rows), fast_threads(n), 0, stream,
                                   const_cast<float*>(x), static_cast<const float*>(nullptr), w, y, static_cast<int>(n),
-                                  eps, static_cast<const int32_t*>(nullptr), q8_out(q8, rows, n));
+                                  eps, static_cast<const int32_t*>(nullptr), q8_out(q8, rows, n, form));
   }
   return detail::launch_chained(rms_norm_kernel, static_cast<unsigned>(rows), kThreads, 0, stream, x, w, y, n, eps,
-                                static_cast<const int32_t*>(nullptr), q8_out(q8, rows, n));
+                                static_cast<const int32_t*>(nullptr), q8_out(q8, rows, n, form));
 }
 
 cudaError_t residual_rms_norm_q8(float* x, const float* delta, const float* w, float* y, int64_t rows, int64_t n,
-                                 float eps, void* q8, cudaStream_t stream) {
-  if (bad_shape(rows, n) || bad_q8(q8, n)) return cudaErrorInvalidValue;
+                                 float eps, void* q8, cudaStream_t stream, Q8Form form) {
+  if (bad_shape(rows, n) || bad_q8(q8, n, form)) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
   if (n <= kMaxFastCols) {
     return detail::launch_chained(rms_norm_fast_kernel, static_cast<unsigned>(rows), fast_threads(n), 0, stream, x,
                                   delta, w, y, static_cast<int>(n), eps, static_cast<const int32_t*>(nullptr),
-                                  q8_out(q8, rows, n));
+                                  q8_out(q8, rows, n, form));
   }
   return detail::launch_chained(residual_rms_norm_kernel, static_cast<unsigned>(rows), kThreads, 0, stream, x, delta,
-                                w, y, n, eps, q8_out(q8, rows, n));
+                                w, y, n, eps, q8_out(q8, rows, n, form));
 }
 
 }  // namespace hearth::kernels::cuda

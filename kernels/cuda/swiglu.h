@@ -2,6 +2,8 @@
 // SwiGLU activation on the GPU: gate[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + exp(-x)).
 #include <cuda_runtime_api.h>
 
+#include "kernels/cuda/q8_form.h"
+
 #include <cstdint>
 
 namespace hearth::kernels::cuda {
@@ -14,9 +16,10 @@ cudaError_t silu_mul(float* gate, const float* up, int64_t n, cudaStream_t strea
 cudaError_t silu_mul_halves(const float* gate_up, float* out, int64_t rows, int64_t n_ff, cudaStream_t stream);
 
 // silu_mul_halves that also writes out in the int8 form the quantized matvec reads (quant_matmul.h,
-// q8_input_bytes(rows, n_ff) bytes at q8, 16-byte aligned; n_ff a multiple of 32), so the down
-// product needs no quantization launch. q8 = nullptr: as silu_mul_halves.
+// q8_input_bytes(rows, n_ff) bytes at q8, 16-byte aligned; n_ff a multiple of 32, of 256 for
+// kSuper256) in `form` (q8_form.h), so the down product needs no quantization launch.
+// q8 = nullptr: as silu_mul_halves.
 cudaError_t silu_mul_halves_q8(const float* gate_up, float* out, int64_t rows, int64_t n_ff, void* q8,
-                               cudaStream_t stream);
+                               cudaStream_t stream, Q8Form form = Q8Form::kBlock32);
 
 }  // namespace hearth::kernels::cuda

@@ -2,13 +2,13 @@
 // output row must be bit for bit the same whatever the number of rows in the pass and wherever
 // the row sits in it, so that greedy output with speculation (verify passes of k + 1 rows) equals
 // plain decoding (passes of 1 row) on CUDA. Checked for
-//  - quant_matvec, m = 1 .. 16, every quantized weight type and F16, on odd and model-like shapes
-//    (both kernel families of quant_matvec_launch.h: 128-thread groups and warps, the huge
-//    output-matrix case included), with the rows in order and reversed;
+//  - quant_matvec, m = 1 .. 64, every quantized weight type and F16, on odd and model-like shapes
+//    (every k_split of the tensor-core kernel, quant_matvec_mma.cuh, rows not a multiple of 16,
+//    16-byte and 2-byte weight copies), with the rows in order and reversed;
 //  - paged attention with fixed split ranges (PagedAttentionShape::split_positions, the decode
-//    path of the backend): each token alone vs in a batch of several sequences and of a verify
-//    run of consecutive tokens, and vs a larger split count (more empty splits);
-//  - rms_norm_q8 / residual_rms_norm_q8: one row alone vs in a batch.
+//    path of the backend): each token alone vs in a batch of 64 tokens of several sequences and
+//    verify runs of consecutive tokens, and vs a larger split count (more empty splits);
+//  - rms_norm_q8 / residual_rms_norm_q8: one row alone vs in a batch, in both int8 forms.
 // Fresh random inputs each run (the seed is printed). Reports SKIP without a CUDA device. The
 // products are also checked against a float64 reference, loosely (test_cuda_quant_matmul checks
 // the bounds), so a kernel that is invariant because it is broken fails too.
@@ -118,6 +118,8 @@ class TestCudaBatchInvariance : public QObject {
 
   void norm_rows_do_not_depend_on_batch() {
     for (int64_t n : {64, 2048, 4096, 5120, 12288}) {
+     for (kcu::Q8Form form : {kcu::Q8Form::kBlock32, kcu::Q8Form::kSuper256}) {
+      if (form == kcu::Q8Form::kSuper256 && n % 256 != 0) continue;
       const int64_t rows = 16;
       const auto x = random_floats(rng_, rows * n, 2.0f), d = random_floats(rng_, rows * n), w = random_floats(rng_, n);
       const size_t q8_bytes = kcu::q8_input_bytes(rows, n);
@@ -125,7 +127,7 @@ class TestCudaBatchInvariance : public QObject {
       Dev<float> dx(x), dd(d), dw(w), dy(rows * n);
       Dev<uint8_t> q8(q8_bytes);
       QVERIFY(dy.poison());
-      QCOMPARE(kcu::residual_rms_norm_q8(dx.get(), dd.get(), dw.get(), dy.get(), rows, n, 1e-5f, q8.get(), nullptr),
+      QCOMPARE(kcu::residual_rms_norm_q8(dx.get(), dd.get(), dw.get(), dy.get(), rows, n, 1e-5f, q8.get(), nullptr, form),
                cudaSuccess);
       const auto all_y = dy.take(), all_x = dx.take();
       for (int64_t r = 0; r < rows; r += 5) {
@@ -133,13 +135,14 @@ class TestCudaBatchInvariance : public QObject {
         Dev<float> ax(xr), ad(dr), ay(n);
         Dev<uint8_t> aq(kcu::q8_input_bytes(1, n));
         QVERIFY(ay.poison());
-        QCOMPARE(kcu::residual_rms_norm_q8(ax.get(), ad.get(), dw.get(), ay.get(), 1, n, 1e-5f, aq.get(), nullptr),
+        QCOMPARE(kcu::residual_rms_norm_q8(ax.get(), ad.get(), dw.get(), ay.get(), 1, n, 1e-5f, aq.get(), nullptr, form),
                  cudaSuccess);
         const auto one_y = ay.take(), one_x = ax.take();
         QVERIFY2(one_y.size() == size_t(n) && same_bits(one_y.data(), all_y.data() + r * n, n),
                  qPrintable(QString("rms_norm n %1: row %2 differs alone").arg(n).arg(r)));
         QVERIFY(same_bits(one_x.data(), all_x.data() + r * n, n));
       }
+     }
     }
   }
 
@@ -158,7 +161,7 @@ class TestCudaBatchInvariance : public QObject {
                hearth::kernels::KernelStatus::kOk);
       std::copy(back.begin(), back.end(), values.begin() + r * cols);
     }
-    constexpr int64_t kM = 16;
+    constexpr int64_t kM = kcu::kMaxMatvecRows;
     const auto x = random_floats(rng_, kM * cols);
     std::vector<float> x_rev(x.size());
     for (int64_t j = 0; j < kM; ++j) std::copy_n(x.begin() + j * cols, cols, x_rev.begin() + (kM - 1 - j) * cols);
@@ -209,13 +212,14 @@ class TestCudaBatchInvariance : public QObject {
     }
   }
 
-  // A batch of three decode sequences and a verify run of 5 consecutive tokens of a fourth.
+  // A batch of 64 tokens (the backend's largest decode-sized pass): four decode sequences and
+  // verify runs of 5, 40, 12 and 4 consecutive tokens of four others.
   void run_attention_case(int64_t n_head, int64_t n_kv_head, int64_t hd, int64_t split_positions) {
     const int64_t n_layer = 2, layer = 1, bt = 16, max_blocks = 64;
     struct Seq {
       int64_t n_past, n_new;
     };
-    const std::vector<Seq> seqs = {{700, 1}, {5, 1}, {300, 5}, {129, 1}};
+    const std::vector<Seq> seqs = {{700, 1}, {5, 1}, {300, 5}, {129, 1}, {200, 40}, {50, 12}, {10, 4}};
     std::vector<int32_t> positions, offsets, tables(seqs.size() * max_blocks, 0);
     int32_t next_block = 0;
     for (size_t s = 0; s < seqs.size(); ++s) {

@@ -2,11 +2,12 @@
 // kernels that write it while computing their own output (rms_norm_q8, residual_rms_norm_q8,
 // silu_mul_halves_q8, paged_attention_q8), which the CUDA backend's decode passes use instead of a quantization
 // launch per product. Checked:
-//  - quantize_q8_input against a host reference of the format, byte for byte;
+//  - quantize_q8_input in both forms (q8_form.h) against the CPU path's own activation
+//    quantization (kernels/cpu/activation_quant.h: Q8_0 and Q8_K), integer for integer;
 //  - each fused kernel: its float output bit-identical to the plain kernel's, its int8 input
 //    byte-identical to quantize_q8_input of that output;
 //  - quant_matvec_q8_input bit-identical to quant_matvec on the float input, every quantized
-//    type, m = 1 .. 16, odd row counts; misuse returns errors.
+//    type, m = 1 .. 64, odd row counts; misuse returns errors.
 // Fresh random inputs each run (seed printed), outputs poisoned before each launch. SKIP without a
 // CUDA device.
 #include <QTest>
@@ -20,7 +21,10 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/activation_quant.h"
+#include "kernels/cpu/dot_portable.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/quant_blocks.h"
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/quant_matmul.h"
 #include "kernels/cuda/rms_norm.h"
@@ -83,24 +87,38 @@ std::vector<float> random_floats(std::mt19937_64& rng, size_t n, float scale) {
 
 size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
-// The q8 input format on the host, from its definition (quant_matmul.h).
-std::vector<uint8_t> reference_q8(const std::vector<float>& x) {
+// The q8 input on the host from the CPU path's activation quantization (portable version):
+// kBlock32 from Q8_0 blocks (d as fp16 -> float, sum of the 32 q), kSuper256 from Q8_K blocks
+// (d, sums of 32 q from the bsums of 16), as q8_form.h defines the GPU form.
+std::vector<uint8_t> reference_q8(const std::vector<float>& x, kcu::Q8Form form) {
+  namespace cpu = hearth::kernels::cpu;
   const size_t n = x.size();
   std::vector<uint8_t> out(align256(n) + n / 32 * 8, 0);
   auto* qx = reinterpret_cast<int8_t*>(out.data());
   auto* ds = reinterpret_cast<float*>(out.data() + align256(n));
-  for (size_t b = 0; b < n / 32; ++b) {
-    float amax = 0;
-    for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[32 * b + i]));
-    const float d = amax / 127.0f;
-    int sum = 0;
-    for (size_t i = 0; i < 32; ++i) {
-      const int q = d > 0.0f ? static_cast<int>(std::nearbyint(x[32 * b + i] / d)) : 0;
-      qx[32 * b + i] = static_cast<int8_t>(q);
-      sum += q;
+  auto put_sum = [](float* where, int sum) { std::memcpy(where, &sum, 4); };
+  if (form == kcu::Q8Form::kBlock32) {
+    std::vector<hearth::kernels::BlockQ8_0> blocks(n / 32);
+    cpu::portable::quantize_activations_q8_0(x.data(), blocks.data(), static_cast<int64_t>(n));
+    for (size_t b = 0; b < n / 32; ++b) {
+      int sum = 0;
+      for (int i = 0; i < 32; ++i) {
+        qx[32 * b + i] = blocks[b].qs[i];
+        sum += blocks[b].qs[i];
+      }
+      ds[2 * b] = cpu::half_to_float(blocks[b].d);
+      put_sum(&ds[2 * b + 1], sum);
     }
-    ds[2 * b] = d;
-    ds[2 * b + 1] = d * static_cast<float>(sum);
+  } else {
+    std::vector<hearth::kernels::BlockQ8_K> blocks(n / 256);
+    cpu::portable::quantize_activations_q8_K(x.data(), blocks.data(), static_cast<int64_t>(n));
+    for (size_t b = 0; b < n / 256; ++b) {
+      std::memcpy(qx + 256 * b, blocks[b].qs, 256);
+      for (int j = 0; j < 8; ++j) {
+        ds[2 * (8 * b + j)] = blocks[b].d;
+        put_sum(&ds[2 * (8 * b + j) + 1], blocks[b].bsums[2 * j] + blocks[b].bsums[2 * j + 1]);
+      }
+    }
   }
   return out;
 }
@@ -142,26 +160,42 @@ class TestCudaFusedQ8 : public QObject {
   }
 
   void quantize_q8_input_matches_the_format() {
-    for (int64_t m : {1, 3, 16}) {
-      for (int64_t cols : {32, 2048, 8192 + 96}) {
+   for (kcu::Q8Form form : {kcu::Q8Form::kBlock32, kcu::Q8Form::kSuper256}) {
+    for (int64_t m : {1, 3, 16, 64}) {
+      for (int64_t cols : {32, 256, 2048, 8192 + 96}) {
+        if (form == kcu::Q8Form::kSuper256 && cols % 256 != 0) continue;
         auto x = random_floats(rng_, m * cols, 2.0f);
         for (int64_t i = 0; i < 32; ++i) x[i] = 0.0f;  // an all-zero block: d = 0
+        if (m * cols >= 1024) {
+          for (int64_t i = 256; i < 512; ++i) x[i] = 0.0f;  // an all-zero super-block
+          x[600] = 3.5f;                                     // equal magnitudes: the first one wins
+          x[601] = -3.5f;
+          x[700] = -7.25f;
+          x[701] = 7.25f;
+        }
         const size_t bytes = kcu::q8_input_bytes(m, cols);
         QCOMPARE(bytes, align256(m * cols) + align256(m * cols / 4));
         DevBytes dx(x.size() * 4), q8(bytes);
         QVERIFY(dx.put(x));
         q8.poison();
-        QCOMPARE(kcu::quantize_q8_input(dx.get<float>(), m, cols, q8.get(), nullptr), cudaSuccess);
+        QCOMPARE(kcu::quantize_q8_input(dx.get<float>(), m, cols, q8.get(), form, nullptr), cudaSuccess);
         QCOMPARE(cudaDeviceSynchronize(), cudaSuccess);
         QString where;
-        QVERIFY2(same_q8(q8.bytes(), reference_q8(x), m * cols, &where),
-                 qPrintable(QString("m %1 cols %2: %3").arg(m).arg(cols).arg(where)));
+        QVERIFY2(same_q8(q8.bytes(), reference_q8(x, form), m * cols, &where),
+                 qPrintable(QString("form %1 m %2 cols %3: %4").arg(int(form)).arg(m).arg(cols).arg(where)));
       }
     }
+   }
+    // kSuper256 needs whole super-blocks.
+    DevBytes buf(1 << 16);
+    QCOMPARE(kcu::quantize_q8_input(buf.get<float>(), 1, 96, buf.get(), kcu::Q8Form::kSuper256, nullptr),
+             cudaErrorInvalidValue);
   }
 
   void norms_write_the_q8_input_of_their_output() {
-    for (int64_t n : {2048, 4096 + 32, 96}) {
+   for (kcu::Q8Form form : {kcu::Q8Form::kBlock32, kcu::Q8Form::kSuper256}) {
+    for (int64_t n : {2048, 4096 + 32, 96, 8192 + 256, 12288}) {
+      if (form == kcu::Q8Form::kSuper256 && n % 256 != 0) continue;
       for (int64_t rows : {1, 5, 16}) {
         const auto x = random_floats(rng_, rows * n, 3.0f), d = random_floats(rng_, rows * n, 1.0f);
         const auto w = random_floats(rng_, n, 1.0f);
@@ -176,9 +210,9 @@ class TestCudaFusedQ8 : public QObject {
         QCOMPARE(kcu::rms_norm(dx.get<float>(), dw.get<float>(), y_plain.get<float>(), rows, n, 1e-5f, nullptr),
                  cudaSuccess);
         QCOMPARE(kcu::rms_norm_q8(dx.get<float>(), dw.get<float>(), y_fused.get<float>(), rows, n, 1e-5f,
-                                  q8_fused.get(), nullptr),
+                                  q8_fused.get(), nullptr, form),
                  cudaSuccess);
-        QCOMPARE(kcu::quantize_q8_input(y_plain.get<float>(), rows, n, q8_sep.get(), nullptr), cudaSuccess);
+        QCOMPARE(kcu::quantize_q8_input(y_plain.get<float>(), rows, n, q8_sep.get(), form, nullptr), cudaSuccess);
         QCOMPARE(cudaDeviceSynchronize(), cudaSuccess);
         QVERIFY2(bit_equal(y_plain.floats(rows * n), y_fused.floats(rows * n)), "rms_norm_q8: float output differs");
         QString where;
@@ -193,9 +227,9 @@ class TestCudaFusedQ8 : public QObject {
                                         n, 1e-5f, nullptr),
                  cudaSuccess);
         QCOMPARE(kcu::residual_rms_norm_q8(dx2.get<float>(), dd.get<float>(), dw.get<float>(), y_fused.get<float>(),
-                                           rows, n, 1e-5f, q8_fused.get(), nullptr),
+                                           rows, n, 1e-5f, q8_fused.get(), nullptr, form),
                  cudaSuccess);
-        QCOMPARE(kcu::quantize_q8_input(y_plain.get<float>(), rows, n, q8_sep.get(), nullptr), cudaSuccess);
+        QCOMPARE(kcu::quantize_q8_input(y_plain.get<float>(), rows, n, q8_sep.get(), form, nullptr), cudaSuccess);
         QCOMPARE(cudaDeviceSynchronize(), cudaSuccess);
         QVERIFY2(bit_equal(dx.floats(rows * n), dx2.floats(rows * n)), "residual_rms_norm_q8: residual differs");
         QVERIFY2(bit_equal(y_plain.floats(rows * n), y_fused.floats(rows * n)),
@@ -204,6 +238,7 @@ class TestCudaFusedQ8 : public QObject {
                  qPrintable("residual_rms_norm_q8: " + where));
       }
     }
+   }
     // n not a multiple of 32 cannot be written in the q8 form.
     DevBytes buf(4096);
     QCOMPARE(kcu::rms_norm_q8(buf.get<float>(), buf.get<float>(), buf.get<float>(), 1, 33, 1e-5f, buf.get(), nullptr),
@@ -211,8 +246,10 @@ class TestCudaFusedQ8 : public QObject {
   }
 
   void swiglu_writes_the_q8_input_of_its_output() {
-    for (int64_t n_ff : {8192, 14336, 64}) {
-      for (int64_t rows : {1, 7, 16}) {
+   for (kcu::Q8Form form : {kcu::Q8Form::kBlock32, kcu::Q8Form::kSuper256}) {
+    for (int64_t n_ff : {8192, 14336, 64, 256}) {
+      if (form == kcu::Q8Form::kSuper256 && n_ff % 256 != 0) continue;
+      for (int64_t rows : {1, 7, 16, 64}) {
         const auto gu = random_floats(rng_, rows * 2 * n_ff, 3.0f);
         const size_t ob = rows * n_ff * 4, qb = kcu::q8_input_bytes(rows, n_ff);
         DevBytes dgu(gu.size() * 4), o_plain(ob), o_fused(ob), q8_fused(qb), q8_sep(qb);
@@ -222,9 +259,10 @@ class TestCudaFusedQ8 : public QObject {
         q8_fused.poison();
         q8_sep.poison();
         QCOMPARE(kcu::silu_mul_halves(dgu.get<float>(), o_plain.get<float>(), rows, n_ff, nullptr), cudaSuccess);
-        QCOMPARE(kcu::silu_mul_halves_q8(dgu.get<float>(), o_fused.get<float>(), rows, n_ff, q8_fused.get(), nullptr),
+        QCOMPARE(kcu::silu_mul_halves_q8(dgu.get<float>(), o_fused.get<float>(), rows, n_ff, q8_fused.get(), nullptr,
+                                         form),
                  cudaSuccess);
-        QCOMPARE(kcu::quantize_q8_input(o_plain.get<float>(), rows, n_ff, q8_sep.get(), nullptr), cudaSuccess);
+        QCOMPARE(kcu::quantize_q8_input(o_plain.get<float>(), rows, n_ff, q8_sep.get(), form, nullptr), cudaSuccess);
         QCOMPARE(cudaDeviceSynchronize(), cudaSuccess);
         QVERIFY2(bit_equal(o_plain.floats(rows * n_ff), o_fused.floats(rows * n_ff)), "silu_mul_halves_q8: output");
         QString where;
@@ -232,6 +270,7 @@ class TestCudaFusedQ8 : public QObject {
                  qPrintable(QString("silu_mul_halves_q8 rows %1 n_ff %2: %3").arg(rows).arg(n_ff).arg(where)));
       }
     }
+   }
   }
 
   void attention_writes_the_q8_input_of_its_output() {
@@ -313,7 +352,7 @@ class TestCudaFusedQ8 : public QObject {
         QVERIFY(dw.put(wbytes));
         const kcu::QuantWeights w{t, dw.get(), rows, cols, false};
         QVERIFY(kcu::takes_q8_input(w));
-        for (int64_t m : {1, 2, 5, 8, 13, 16}) {
+        for (int64_t m : {1, 2, 5, 8, 13, 16, 33, 64}) {
           const auto x = random_floats(rng_, m * cols, 1.0f);
           DevBytes dx(x.size() * 4), ws(kcu::matvec_workspace_bytes(w, m)), q8(kcu::q8_input_bytes(m, cols));
           DevBytes y_ref(m * rows * 4), y_q8(m * rows * 4);
@@ -321,7 +360,7 @@ class TestCudaFusedQ8 : public QObject {
           y_ref.poison();
           y_q8.poison();
           QCOMPARE(kcu::quant_matvec(w, dx.get<float>(), m, y_ref.get<float>(), ws.get(), nullptr), cudaSuccess);
-          QCOMPARE(kcu::quantize_q8_input(dx.get<float>(), m, cols, q8.get(), nullptr), cudaSuccess);
+          QCOMPARE(kcu::quantize_q8_input(dx.get<float>(), m, cols, q8.get(), kcu::q8_form(t), nullptr), cudaSuccess);
           QCOMPARE(kcu::quant_matvec_q8_input(w, q8.get(), m, y_q8.get<float>(), nullptr), cudaSuccess);
           QCOMPARE(cudaDeviceSynchronize(), cudaSuccess);
           const auto a = y_ref.floats(m * rows), b = y_q8.floats(m * rows);
@@ -340,7 +379,8 @@ class TestCudaFusedQ8 : public QObject {
     QVERIFY(!kcu::takes_q8_input(f16));
     QCOMPARE(kcu::quant_matvec_q8_input(f16, buf.get(), 1, buf.get<float>(), nullptr), cudaErrorInvalidValue);
     const kcu::QuantWeights q4{DType::Q4_0, buf.get(), 4, 64, false};
-    QCOMPARE(kcu::quant_matvec_q8_input(q4, buf.get(), 17, buf.get<float>(), nullptr), cudaErrorInvalidValue);
+    QCOMPARE(kcu::quant_matvec_q8_input(q4, buf.get(), kcu::kMaxMatvecRows + 1, buf.get<float>(), nullptr),
+             cudaErrorInvalidValue);
     QCOMPARE(kcu::quant_matvec_q8_input(q4, buf.get<uint8_t>() + 4, 1, buf.get<float>(), nullptr),
              cudaErrorInvalidValue);
     QCOMPARE(kcu::quantize_q8_input(buf.get<float>(), 1, 33, buf.get(), nullptr), cudaErrorInvalidValue);

@@ -17,9 +17,11 @@
 #include "core/backend/cuda/cuda_check.h"
 #include "core/backend/cuda/device_buffer.h"
 #include "core/backend/cuda/kernel_profiler.h"
+#include "core/backend/cuda/nvml_device.h"  // [host5] energy counter
 #include "core/common/error.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/logit_select.h"  // [host5]
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/prefill_attention.h"  // [pre4]
 #include "kernels/cuda/quant_matmul.h"
@@ -38,8 +40,15 @@ using cuda_detail::PinnedBuffer;
 namespace {
 
 constexpr int64_t kLogitRows = 64;        // rows of logits computed per output-matmul pass
-constexpr int64_t kMaxGraphTokens = 16;   // decode batches up to this size are graph-captured
-constexpr int64_t kMaxMatvecRows = 16;    // quant_gemm's matvec path (int8 activations) up to here
+// [mv5] Passes of up to 64 tokens (decode steps of up to 8 streams x speculative verify of k + 1
+// tokens) take the batch-invariant int8 tensor-core matvec and are graph-captured.
+constexpr int64_t kMaxGraphTokens = 64;   // decode batches up to this size are graph-captured
+constexpr int64_t kMaxMatvecRows = kcu::kMaxMatvecRows;  // quant_gemm's matvec path (int8 activations) up to here
+// Passes made only of prompt chunks (no decode or verify row: every slice wants fewer logits than
+// it has tokens) take the matvec path only up to this many tokens; above it the FP16 GEMM and the
+// tiled prefill attention (one K/V read per tile of tokens instead of per token) are faster, and
+// no decode row's bits depend on it (a warm prompt of ~50 tokens over a cached prefix).
+constexpr int64_t kMaxPromptMatvecRows = 16;
 constexpr int kMaxSplits = 32;            // attention splits of the decode path
 constexpr uint64_t kContextMargin = 512ull << 20;  // CUDA context, cuBLAS, fragmentation
 
@@ -115,6 +124,9 @@ struct CudaBackend::Impl {
     // q8_input), which the norm, attention and SwiGLU kernels then write directly (no
     // quantization launch per product).
     bool attn_q8 = false, wo_q8 = false, ffn_q8 = false, down_q8 = false;
+    // [mv5] The int8 form (q8_form.h) those products read: that of their weight type.
+    kcu::Q8Form attn_form = kcu::Q8Form::kBlock32, ffn_form = kcu::Q8Form::kBlock32,
+                down_form = kcu::Q8Form::kBlock32;
   };
 
   const ModelConfig& config;
@@ -150,6 +162,14 @@ struct CudaBackend::Impl {
   MetaLayout meta_layout;
   std::map<int64_t, cudaGraphExec_t> decode_graphs;  // by graph_key(tokens, logit rows) [dec4]
   std::unique_ptr<cuda_detail::KernelProfiler> profiler;  // when profiling (options.profile)
+  // [host5] forward_batch_select: while defer_logits is set a pass leaves its logits on the
+  // device (no whole-row copy; graphs of such passes are kept apart), and only the rows' best
+  // entries (logit_select.h) and the rows asked for whole come back.
+  bool defer_logits = false;
+  std::vector<float> deferred_rows;  // forward_batch's output while deferring (left unwritten)
+  DeviceBuffer select_workspace, select_out;  // [kLogitRows, kLogitSelectMaxK] candidates
+  PinnedBuffer select_host;
+  std::unique_ptr<NvmlDevice> nvml;  // [host5] opened on the first energy_joules()
 
   Impl(const ModelConfig& c, const ModelWeights& w, const CudaBackendOptions& o)
       : config(c), host_weights(w), options(o) {}
@@ -286,16 +306,28 @@ struct CudaBackend::Impl {
         l.up = upload_matrix(hl.w_up, "ffn_up");
       }
       l.down = upload_matrix(hl.w_down, "ffn_down");
-      auto q8_inputs = [](std::initializer_list<const Matrix*> ms) {
+      // [mv5] Products sharing an input share its int8 form only when their types agree on it
+      // (q8_form.h); the attention kernel writes the kBlock32 form only.
+      auto q8_inputs = [](std::initializer_list<const Matrix*> ms, kcu::Q8Form* form) {
+        bool any = false;
         for (const Matrix* m : ms) {
-          if (m->w.data && !kcu::takes_q8_input(m->w)) return false;
+          if (!m->w.data) continue;
+          if (!kcu::takes_q8_input(m->w)) return false;
+          if (any && kcu::q8_form(m->w.type) != *form) return false;
+          *form = kcu::q8_form(m->w.type);
+          any = true;
         }
         return true;
       };
-      l.attn_q8 = q8_inputs({&l.qkv, &l.qk, &l.wq, &l.wk, &l.wv});
-      l.wo_q8 = c.head_dim % 32 == 0 && q8_inputs({&l.wo});
-      l.ffn_q8 = q8_inputs({&l.gate_up, &l.gate, &l.up});
-      l.down_q8 = l.gate_up.w.data && q8_inputs({&l.down});
+      kcu::Q8Form wo_form = kcu::Q8Form::kBlock32;
+      l.attn_q8 = q8_inputs({&l.qkv, &l.qk, &l.wq, &l.wk, &l.wv}, &l.attn_form);
+      l.wo_q8 = c.head_dim % 32 == 0 && q8_inputs({&l.wo}, &wo_form) && wo_form == kcu::Q8Form::kBlock32;
+      l.ffn_q8 = q8_inputs({&l.gate_up, &l.gate, &l.up}, &l.ffn_form);
+      l.down_q8 = l.gate_up.w.data && q8_inputs({&l.down}, &l.down_form);
+      // kSuper256 needs whole super-blocks of the input width
+      if (l.attn_form == kcu::Q8Form::kSuper256 && c.n_embd % 256 != 0) l.attn_q8 = false;
+      if (l.ffn_form == kcu::Q8Form::kSuper256 && c.n_embd % 256 != 0) l.ffn_q8 = false;
+      if (l.down_form == kcu::Q8Form::kSuper256 && c.n_ff % 256 != 0) l.down_q8 = false;
       l.attn_norm = upload_floats(hl.attn_norm, "attn_norm");
       l.ffn_norm = upload_floats(hl.ffn_norm, "ffn_norm");
       l.bq = upload_floats(hl.bq, "attn_q.bias");
@@ -347,7 +379,7 @@ struct CudaBackend::Impl {
       for (const Matrix* m : {&l.qkv, &l.qk, &l.gate_up, &l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) {
         if (!m->w.data) continue;
         ws = std::max({ws, kcu::gemm_workspace_bytes(m->w, max_batch),
-                       kcu::matvec_workspace_bytes(m->w, std::min<int64_t>(16, max_batch))});
+                       kcu::matvec_workspace_bytes(m->w, std::min<int64_t>(kMaxMatvecRows, max_batch))});
       }
     }
     // The int8 inputs written by the norm and SwiGLU kernels of decode-sized passes.
@@ -368,6 +400,13 @@ struct CudaBackend::Impl {
     meta_host = PinnedBuffer(static_cast<size_t>(meta_layout.total()) * sizeof(int32_t), "batch metadata");
     x_host = PinnedBuffer(B * c.n_embd * f, "embeddings");
     logits_host = PinnedBuffer(kLogitRows * c.n_vocab * f, "logits");
+    // [host5] Best-entries selection for up to kLogitRows rows (none for vocabularies too large).
+    if (const size_t sw = kcu::logit_select_workspace_bytes(kLogitRows, c.n_vocab, kcu::kLogitSelectMaxK); sw > 0) {
+      const size_t out_bytes = static_cast<size_t>(kLogitRows * kcu::kLogitSelectMaxK) * sizeof(kcu::LogitCandidate);
+      select_workspace = alloc(sw, "logit selection");
+      select_out = alloc(out_bytes, "logit selection");
+      select_host = PinnedBuffer(out_bytes, "logit selection");
+    }
     check(cudaMemset(kv_pool.get(), 0, kv_pool.bytes()), "KV cache clear");
     check(cudaDeviceSynchronize(), "loading the model");
     graphs_enabled = options.cuda_graphs;
@@ -431,7 +470,9 @@ struct CudaBackend::Impl {
   // Enqueues one device pass over n tokens whose metadata and embeddings are in meta_host /
   // x_host; leaves the first n_logit_rows rows of logits (computed for the rows listed in the
   // metadata's logit_rows, starting at logit_first) in `logits`.
-  void enqueue_layers(int64_t n, int attention_split_count) {
+  // matvec_pass: the int8 matvec path and the decode attention (passes of at most kMaxMatvecRows
+  // tokens; run_pass decides), else FP16 GEMMs and the tiled prefill attention.
+  void enqueue_layers(int64_t n, int attention_split_count, bool matvec_pass) {
     const auto& c = config;
     const int32_t* meta_dev = meta.get<int32_t>();
     const int32_t* positions = meta_dev + meta_layout.positions();
@@ -441,18 +482,18 @@ struct CudaBackend::Impl {
     float* H = h.get<float>();
     float* P = proj.get<float>();
     void* q8 = gemm_workspace.get();
-    const bool small = n <= kMaxMatvecRows;
+    const bool small = matvec_pass;
     for (int64_t il = 0; il < c.n_layer; ++il) {
       const auto& l = layers[static_cast<size_t>(il)];
       const bool attn_q8 = small && l.attn_q8, wo_q8 = small && l.wo_q8;
       const bool ffn_q8 = small && l.ffn_q8, down_q8 = small && l.down_q8;
       if (il == 0) {
-        op(attn_q8 ? kcu::rms_norm_q8(X, l.attn_norm.get<float>(), H, n, c.n_embd, c.rms_eps, q8, stream)
+        op(attn_q8 ? kcu::rms_norm_q8(X, l.attn_norm.get<float>(), H, n, c.n_embd, c.rms_eps, q8, stream, l.attn_form)
                    : kcu::rms_norm(X, l.attn_norm.get<float>(), H, n, c.n_embd, c.rms_eps, stream),
            "rms_norm");
       } else {
         op(kcu::residual_rms_norm_q8(X, P, l.attn_norm.get<float>(), H, n, c.n_embd, c.rms_eps,
-                                     attn_q8 ? q8 : nullptr, stream),
+                                     attn_q8 ? q8 : nullptr, stream, l.attn_form),
            "rms_norm");
       }
       // [n, q_dim], [n, kv_dim], [n, kv_dim]
@@ -510,8 +551,9 @@ struct CudaBackend::Impl {
       op(kcu::rope_kv_write(Q, K, Vv, rope_table.get<float>(), positions,
                                table_offsets, tables, kv_pool.get(), rs, stream),
             "rope_kv_write");
-      if (n > kMaxMatvecRows && kcu::prefill_attention_supported(attention_shape(n, il, 1))) {  // [pre4] prefill
+      if (!matvec_pass && kcu::prefill_attention_supported(attention_shape(n, il, 1))) {  // [pre4] prefill
         kcu::PagedAttentionShape ps = attention_shape(n, il, 1);
+        ps.split_positions = 0;  // the decode form's fixed ranges; prefill splits by ps.n_splits
         ps.n_splits = kcu::prefill_attention_splits(ps, prefill_max_len, sm_count, attention_workspace.bytes());
         op(kcu::prefill_attention(Q, kv_pool.get(), positions, table_offsets, tables, attn.get<float>(),
                                   attention_workspace.get(), ps, stream),
@@ -525,12 +567,12 @@ struct CudaBackend::Impl {
       }
       matmul_in(l.wo, attn.get<float>(), n, P, "attn_output", wo_q8);
       op(kcu::residual_rms_norm_q8(X, P, l.ffn_norm.get<float>(), H, n, c.n_embd, c.rms_eps, ffn_q8 ? q8 : nullptr,
-                                   stream),
+                                   stream, l.ffn_form),
          "rms_norm");
       if (l.gate_up.w.data) {
         matmul_in(l.gate_up, H, n, fused_out.get<float>(), "ffn_gate_up", ffn_q8);  // [n, 2 n_ff]
         op(kcu::silu_mul_halves_q8(fused_out.get<float>(), gate.get<float>(), n, c.n_ff, down_q8 ? q8 : nullptr,
-                                   stream),
+                                   stream, l.down_form),
            "silu_mul");
       } else {
         matmul_in(l.gate, H, n, gate.get<float>(), "ffn_gate", ffn_q8);
@@ -549,6 +591,7 @@ struct CudaBackend::Impl {
                         config.rms_eps, stream, row_index),
           "output norm");
     matmul(output, logit_in.get<float>(), rows, logits.get<float>(), "output");
+    if (defer_logits) return;  // [host5] forward_batch_select copies what it needs
     op(cudaMemcpyAsync(logits_host.get(), logits.get(), static_cast<size_t>(rows * config.n_vocab) * sizeof(float),
                           cudaMemcpyDeviceToHost, stream),
           "logits copy");
@@ -568,13 +611,19 @@ struct CudaBackend::Impl {
   // Everything that varies between steps is in the metadata copied at its start (the tables of up
   // to n sequences: n_seqs <= n), so one graph serves every pass of that shape.
   void run_decode_graph(int64_t n, int64_t n_logit_rows) {
-    auto it = decode_graphs.find(graph_key(n, n_logit_rows));
+    check(cudaGraphLaunch(decode_graph(n, n_logit_rows), stream), "graph launch");
+    ++graph_replays;
+  }
+  // The graph of that pass shape (and logits destination), captured on first use.
+  cudaGraphExec_t decode_graph(int64_t n, int64_t n_logit_rows) {
+    const int64_t key = graph_key(n, n_logit_rows) + (defer_logits ? (int64_t{1} << 40) : 0);  // [host5]
+    auto it = decode_graphs.find(key);
     if (it == decode_graphs.end()) {
       cudaGraph_t graph = nullptr;
       check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "graph capture");
       try {
         enqueue_inputs(n, n);
-        enqueue_layers(n, attention_splits(n, n_ctx));
+        enqueue_layers(n, attention_splits(n, n_ctx), true);
         if (n_logit_rows > 0) enqueue_logits(0, n_logit_rows);
       } catch (...) {
         (void)cudaStreamEndCapture(stream, &graph);
@@ -587,17 +636,42 @@ struct CudaBackend::Impl {
       const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
       (void)cudaGraphDestroy(graph);
       check(e, "graph instantiate");
-      it = decode_graphs.emplace(graph_key(n, n_logit_rows), exec).first;
+      it = decode_graphs.emplace(key, exec).first;  // [host5]
     }
-    check(cudaGraphLaunch(it->second, stream), "graph launch");
-    ++graph_replays;
+    return it->second;
+  }
+
+  // Decode and verify passes (n tokens with a logit row each, n <= kMaxGraphTokens) replay graphs
+  // captured here at load, logits copied to the host or kept on the device: captured lazily, each
+  // new shape cost several decode steps on its first pass, which landed in a request's time and
+  // in the speculative-decoding planner's step-cost measurements. Tens of ms per model; skipped
+  // with HEARTH_CUDA_NO_WARMUP=1.
+  void precapture_decode_graphs() {
+    if (!graphs_enabled || profiler) return;
+    if (const char* off = std::getenv("HEARTH_CUDA_NO_WARMUP"); off && off[0] == '1') return;
+    const bool saved = defer_logits;
+    try {
+      for (int64_t n = 1; n <= std::min(kMaxGraphTokens, max_batch); ++n) {
+        for (bool defer : {false, true}) {
+          defer_logits = defer;
+          (void)decode_graph(n, n);
+        }
+      }
+    } catch (const Error& e) {
+      spdlog::warn("{}: CUDA graph capture failed ({}); running decode steps without graphs", name, e.what());
+      graphs_enabled = false;
+    }
+    defer_logits = saved;
   }
 
   // Runs the pass of n tokens (metadata and embeddings already in the pinned buffers) and copies
   // the logits of its n_logit_rows rows to `out`.
-  void run_pass(int64_t n, int64_t n_seqs, int64_t max_len, int64_t n_logit_rows, bool decode, float* out) {
+  // prompt_only: no slice of the pass has a logit row per token (no decode or verify rows).
+  void run_pass(int64_t n, int64_t n_seqs, int64_t max_len, int64_t n_logit_rows, bool decode, bool prompt_only,
+                float* out) {
     const int64_t V = config.n_vocab;
-    if (graphs_enabled && !profiler && n <= kMaxGraphTokens) {  // [dec4] any pass this small
+    const bool matvec_pass = n <= (prompt_only ? kMaxPromptMatvecRows : kMaxMatvecRows);
+    if (graphs_enabled && !profiler && matvec_pass && n <= kMaxGraphTokens) {  // [dec4] any pass this small
       try {
         run_decode_graph(n, n_logit_rows);
       } catch (const Error& e) {
@@ -605,9 +679,10 @@ struct CudaBackend::Impl {
         // capturable); fall back to plain launches for the rest of the session.
         spdlog::warn("{}: CUDA graph capture failed ({}); running decode steps without graphs", name, e.what());
         graphs_enabled = false;
-        run_pass(n, n_seqs, max_len, n_logit_rows, false, out);
+        run_pass(n, n_seqs, max_len, n_logit_rows, false, prompt_only, out);
         return;
       }
+      if (defer_logits) return;  // [host5] the selection that follows on the stream waits for it
       check(cudaStreamSynchronize(stream), "decode step");
       std::memcpy(out, logits_host.get(), static_cast<size_t>(n_logit_rows * V) * sizeof(float));
       return;
@@ -616,12 +691,12 @@ struct CudaBackend::Impl {
     if (profiler) profiler->begin_pass(fmt::format("{} of {} tokens", decode ? "decode" : "prefill", n));
     enqueue_inputs(n, n_seqs);
     prefill_max_len = max_len;  // [pre4] prefill_attention's position splits
-    enqueue_layers(n, decode ? attention_splits(n, n_ctx) : attention_splits(n, max_len));
+    enqueue_layers(n, decode ? attention_splits(n, n_ctx) : attention_splits(n, max_len), matvec_pass);
     for (int64_t first = 0; first < n_logit_rows; first += kLogitRows) {
       const int64_t rows = std::min(kLogitRows, n_logit_rows - first);
       enqueue_logits(first, rows);
       check(cudaStreamSynchronize(stream), "forward pass");
-      std::memcpy(out + first * V, logits_host.get(), static_cast<size_t>(rows * V) * sizeof(float));
+      if (!defer_logits) std::memcpy(out + first * V, logits_host.get(), static_cast<size_t>(rows * V) * sizeof(float));  // [host5]
     }
     if (n_logit_rows == 0) check(cudaStreamSynchronize(stream), "forward pass");
     if (profiler) {
@@ -695,14 +770,14 @@ struct CudaBackend::Impl {
     // Walk all new tokens in order, packing them into passes of at most max_batch tokens; a
     // sequence may continue in the next pass (its earlier positions are in the pool by then).
     int64_t n = 0, n_seqs = 0, n_logit_rows = 0, max_len = 0, out_row = 0;
-    bool decode = true;
+    bool decode = true, prompt_only = true;
     int64_t last_seq = -1;
     auto flush = [&] {
       if (n == 0) return;
-      run_pass(n, n_seqs, max_len, n_logit_rows, decode, out.data() + out_row * V);
+      run_pass(n, n_seqs, max_len, n_logit_rows, decode, prompt_only, out.data() + out_row * V);
       out_row += n_logit_rows;
       n = n_seqs = n_logit_rows = max_len = 0;
-      decode = true;
+      decode = prompt_only = true;
       last_seq = -1;
     };
     for (size_t s = 0; s < seqs.size(); ++s) {
@@ -712,6 +787,7 @@ struct CudaBackend::Impl {
         if (n == max_batch) flush();
         if (last_seq != static_cast<int64_t>(s)) {
           if (len != 1 || q.n_logits != 1) decode = false;
+          if (q.n_logits >= len) prompt_only = false;
           const int64_t blocks = geometry.blocks_for(q.n_past + len);
           std::copy_n(q.block_table.begin(), blocks, mh + meta_layout.tables() + n_seqs * meta_layout.max_blocks_per_seq);
           ++n_seqs;
@@ -734,10 +810,86 @@ struct CudaBackend::Impl {
   }
 };
 
+// [host5] Backend::forward_batch_select on the device: one pass whose logits rows (at most
+// kLogitRows) stay in device memory, reduced there to each row's best k_max entries
+// (kernels/cuda/logit_select.h), copied back with the rows asked for whole. False (nothing run)
+// when the batch does not fit that plan; the caller then takes the host path.
+bool CudaBackend::select_on_device(std::span<const SequenceSlice> seqs, std::span<const int32_t> top_k,
+                                   std::vector<float>& full, std::vector<LogitCandidate>& top) {
+  Impl& d = *impl_;
+  int64_t rows = 0, tokens = 0;
+  for (const auto& q : seqs) {
+    rows += q.n_logits;
+    tokens += static_cast<int64_t>(q.tokens.size());
+  }
+  int32_t k_max = 0;
+  for (int32_t k : top_k) k_max = std::max(k_max, k);
+  if (static_cast<int64_t>(top_k.size()) != rows || rows == 0 || rows > kLogitRows || tokens > d.max_batch ||
+      k_max < 1 || k_max > kcu::kLogitSelectMaxK || d.select_out.bytes() == 0) {
+    return false;
+  }
+  const int64_t V = d.config.n_vocab;
+  const size_t ws = kcu::logit_select_workspace_bytes(rows, V, k_max);
+  if (ws == 0 || ws > d.select_workspace.bytes()) return false;
+  d.defer_logits = true;
+  try {
+    d.forward_batch(seqs, d.deferred_rows);
+  } catch (...) {
+    d.defer_logits = false;
+    throw;
+  }
+  d.defer_logits = false;
+  check(kcu::logit_select_top_k(d.logits.get<float>(), rows, V, k_max, d.select_workspace.get(), ws,
+                                d.select_out.get<kcu::LogitCandidate>(), d.stream),
+        "logit selection");
+  check(cudaMemcpyAsync(d.select_host.get(), d.select_out.get(),
+                        static_cast<size_t>(rows * k_max) * sizeof(kcu::LogitCandidate), cudaMemcpyDeviceToHost, d.stream),
+        "logit selection copy");
+  size_t n_full = 0, n_top = 0;
+  for (int32_t k : top_k) {
+    if (k == 0) {
+      ++n_full;
+    } else {
+      n_top += static_cast<size_t>(k);
+    }
+  }
+  // Whole rows, packed into the pinned logits buffer in order.
+  for (int64_t r = 0, f = 0; r < rows; ++r) {
+    if (top_k[static_cast<size_t>(r)] != 0) continue;
+    check(cudaMemcpyAsync(d.logits_host.get<float>() + f * V, d.logits.get<float>() + r * V,
+                          static_cast<size_t>(V) * sizeof(float), cudaMemcpyDeviceToHost, d.stream),
+          "logits copy");
+    ++f;
+  }
+  check(cudaStreamSynchronize(d.stream), "logit selection");
+  full.resize(n_full * static_cast<size_t>(V));
+  if (n_full > 0) std::memcpy(full.data(), d.logits_host.get(), full.size() * sizeof(float));
+  top.resize(n_top);
+  const auto* cand = d.select_host.get<kcu::LogitCandidate>();
+  size_t t = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int32_t k = top_k[static_cast<size_t>(r)];
+    for (int32_t j = 0; j < k; ++j) top[t++] = LogitCandidate{cand[r * k_max + j].id, cand[r * k_max + j].logit};
+  }
+  return true;
+}
+
+void CudaBackend::forward_batch_select(std::span<const SequenceSlice> sequences, std::span<const int32_t> top_k,
+                                       std::vector<float>& full, std::vector<LogitCandidate>& top) {
+  if (!select_on_device(sequences, top_k, full, top)) Backend::forward_batch_select(sequences, top_k, full, top);
+}
+
+// [host5] NVML's total energy of the device (loaded on first use; nullopt without NVML).
+std::optional<double> CudaBackend::energy_joules() const {
+  if (!impl_->nvml) impl_->nvml = std::make_unique<NvmlDevice>(static_cast<unsigned>(impl_->options.device));
+  return impl_->nvml->total_energy_joules();
+}
+
 CudaBackend::CudaBackend(const ModelConfig& config, const ModelWeights& weights, const CudaBackendOptions& options)
     : impl_(std::make_unique<Impl>(config, weights, options)) {
   impl_->init();
   impl_->warm_up_prefill();  // [pre4]
+  impl_->precapture_decode_graphs();
 }
 
 CudaBackend::~CudaBackend() = default;

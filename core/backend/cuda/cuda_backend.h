@@ -63,6 +63,11 @@ class CudaBackend final : public Backend {
   void copy_kv_block(int32_t src, int32_t dst) override;
   void read_kv_block(int32_t block, std::span<std::byte> bytes) const override;
   void write_kv_block(int32_t block, std::span<const std::byte> bytes) override;
+  // [host5] Greedy / top-k rows reduced to their best entries on the device (logit_select.h);
+  // passes that do not fit that plan take the host default.
+  void forward_batch_select(std::span<const SequenceSlice> sequences, std::span<const int32_t> top_k,
+                            std::vector<float>& full, std::vector<LogitCandidate>& top) override;
+  std::optional<double> energy_joules() const override;  // [host5] NVML total energy
 
   // Bench and tests.
   void set_cuda_graphs(bool enabled);
@@ -73,6 +78,8 @@ class CudaBackend final : public Backend {
 
  private:
   struct Impl;
+  bool select_on_device(std::span<const SequenceSlice> sequences, std::span<const int32_t> top_k,
+                        std::vector<float>& full, std::vector<LogitCandidate>& top);  // [host5]
   std::unique_ptr<Impl> impl_;
 };
 

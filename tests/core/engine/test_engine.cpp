@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/common/error.h"
+#include "core/engine/energy_ledger.h"
 #include "core/engine/engine.h"
 #include "core/engine/prompt_builder.h"
 #include "core/engine/stop_matcher.h"
@@ -85,6 +86,96 @@ class MemoryKvStore final : public KvStore {
   std::vector<std::string> groups;
   int64_t saves = 0, loads = 0, bad_saves = 0;
 };
+
+// [host5] A FakeBackend behind a wrapper that adds a device energy counter (microjoules, advanced
+// by `joules_per_step` + `joules_per_token` per computed token in each forward pass) and counts
+// the passes that asked for reduced rows (Backend::forward_batch_select, host default).
+class MeteredFake final : public Backend {
+ public:
+  MeteredFake(FakeBackendConfig c, bool has_counter, double joules_per_step, double joules_per_token)
+      : inner_(std::move(c)), has_counter_(has_counter), per_step_(joules_per_step), per_token_(joules_per_token) {}
+  std::string device_name() const override { return "metered fake"; }
+  int64_t context_size() const override { return inner_.context_size(); }
+  int64_t n_vocab() const override { return inner_.n_vocab(); }
+  KvGeometry kv_geometry() const override { return inner_.kv_geometry(); }
+  int64_t kv_block_count() const override { return inner_.kv_block_count(); }
+  void forward_batch(std::span<const SequenceSlice> seqs, std::vector<float>& logits) override {
+    inner_.forward_batch(seqs, logits);
+    int64_t tokens = 0;
+    for (const auto& q : seqs) tokens += static_cast<int64_t>(q.tokens.size());
+    micro_joules_ += std::llround(1e6 * (per_step_ + per_token_ * static_cast<double>(tokens)));
+  }
+  void forward_batch_select(std::span<const SequenceSlice> seqs, std::span<const int32_t> top_k, std::vector<float>& full,
+                            std::vector<LogitCandidate>& top) override {
+    ++select_passes_;
+    Backend::forward_batch_select(seqs, top_k, full, top);
+  }
+  void copy_kv_block(int32_t src, int32_t dst) override { inner_.copy_kv_block(src, dst); }
+  void read_kv_block(int32_t b, std::span<std::byte> bytes) const override { inner_.read_kv_block(b, bytes); }
+  void write_kv_block(int32_t b, std::span<const std::byte> bytes) override { inner_.write_kv_block(b, bytes); }
+  std::optional<double> energy_joules() const override {
+    ++energy_reads_;
+    if (!has_counter_) return std::nullopt;
+    return static_cast<double>(micro_joules_.load()) * 1e-6;
+  }
+  double total_joules() const { return static_cast<double>(micro_joules_.load()) * 1e-6; }
+  void add_idle_joules(double j) { micro_joules_ += std::llround(1e6 * j); }  // spent while nothing runs
+  int64_t select_passes() const { return select_passes_; }
+  int64_t energy_reads() const { return energy_reads_; }
+
+ private:
+  FakeBackend inner_;
+  bool has_counter_;
+  double per_step_, per_token_;
+  std::atomic<int64_t> micro_joules_{0}, select_passes_{0};
+  mutable std::atomic<int64_t> energy_reads_{0};
+};
+
+// An engine over a MeteredFake whose step clock advances `step_seconds` per forward pass.
+struct MeteredEngine {
+  MeteredEngine(EngineOptions options, bool has_counter, double per_step, double per_token, double step_seconds) {
+    FakeBackendConfig cfg;
+    cfg.n_blocks = 256;
+    cfg.on_forward = [this, step_seconds](std::span<const SequenceSlice>) {
+      clock_us += std::llround(step_seconds * 1e6);
+    };
+    options.step_clock = [this] { return static_cast<double>(clock_us.load()) * 1e-6; };
+    options.backend_factory = [=, this](const LoadedModel&, const BackendOptions&) {
+      auto b = std::make_unique<MeteredFake>(cfg, has_counter, per_step, per_token);
+      backend = b.get();
+      return BackendChoice{std::move(b), "metered fake backend"};
+    };
+    engine = std::make_unique<Engine>(std::move(options));
+    loaded = load_and_wait(*engine, kModel);
+  }
+  std::atomic<int64_t> clock_us{0};
+  MeteredFake* backend = nullptr;
+  std::unique_ptr<Engine> engine;
+  bool loaded = false;
+};
+
+// The tokens the fake computed for a request that ran without preemption: its prefilled prompt
+// tokens and every generated token but the last (never fed back).
+int64_t computed_tokens(const Collected& c) { return c.usage.prefilled_tokens + std::max<int64_t>(0, c.usage.completion_tokens - 1); }
+
+// Sampled continuation of `prompt` through the fake's logits with a Sampler of `params`: the
+// independent reference for sampled requests (the engine accepts the prompt into the sampler too).
+std::vector<TokenId> fake_sampled(const std::vector<TokenId>& prompt, int64_t n, const SamplingParams& params) {
+  Sampler sampler(params, 512);
+  for (TokenId t : prompt) sampler.accept(t);
+  std::vector<TokenId> all = prompt, out;
+  std::vector<float> logits(512);
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t h = 0;
+    for (TokenId t : all) h = fake_hash_step(h, t);
+    fake_logits(h, 512, 3, logits.data());
+    const TokenId t = sampler.sample(logits);
+    sampler.accept(t);
+    out.push_back(t);
+    all.push_back(t);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -664,6 +755,261 @@ class TestEngine : public QObject {
     });
     const ModelEvent e = failed->get_future().get();
     QVERIFY(!e.message.empty());
+  }
+
+  // [host5] Greedy and top-k rows come reduced to their best entries (forward_batch_select) and
+  // give exactly the tokens of the whole-row path: the same requests with logprobs (whole rows)
+  // and an independent host reference (a Sampler over the fake's logits).
+  void reducedRowsSampleLikeWholeRows() {
+    std::mt19937_64 rng(fresh_seed("reducedRowsSampleLikeWholeRows"));
+    EngineOptions o;
+    o.max_running = 4;
+    MeteredEngine me(o, false, 0, 0, 0.001);
+    QVERIFY(me.loaded);
+    std::vector<Request> requests;
+    for (int i = 0; i < 6; ++i) {
+      Request r = greedy_request(random_prompt(rng, std::uniform_int_distribution<int64_t>(1, 30)(rng)), 12);
+      if (i % 3 != 0) {
+        r.sampling.temperature = std::uniform_real_distribution<float>(0.3f, 1.5f)(rng);
+        r.sampling.top_k = std::uniform_int_distribution<int32_t>(1, 64)(rng);
+        r.sampling.top_p = i % 2 == 0 ? 0.9f : 1.0f;
+        r.sampling.min_p = i % 2 == 0 ? 0.0f : 0.05f;
+        r.sampling.seed = rng();
+      }
+      requests.push_back(r);
+    }
+    Collector reduced, whole;
+    for (int i = 0; i < 6; ++i) me.engine->submit(requests[static_cast<size_t>(i)], reduced.sink(i));
+    QVERIFY(reduced.wait_finished(6));
+    QVERIFY(me.backend->select_passes() > 0);
+    const int64_t select_passes = me.backend->select_passes();
+    for (int i = 0; i < 6; ++i) {
+      Request r = requests[static_cast<size_t>(i)];
+      r.top_logprobs = 0;  // logprobs need whole rows
+      me.engine->submit(r, whole.sink(i));
+    }
+    QVERIFY(whole.wait_finished(6));
+    QCOMPARE(me.backend->select_passes(), select_passes);
+    for (int i = 0; i < 6; ++i) {
+      const Request& r = requests[static_cast<size_t>(i)];
+      const auto expected = r.sampling.temperature <= 0 ? fake_greedy(r.prompt_tokens, 12, 512, 3)
+                                                         : fake_sampled(r.prompt_tokens, 12, r.sampling);
+      QCOMPARE(reduced.get(i).tokens, expected);
+      QCOMPARE(whole.get(i).tokens, expected);
+      QCOMPARE(reduced.get(i).timings.energy_joules, 0.0);  // no counter on this backend
+    }
+  }
+
+  // [host5] Issue 9: with energy exactly proportional to the tokens computed, each request's
+  // joules are exactly its tokens times the rate, whether it finishes between counter readings
+  // (1 ms steps: charged at the last interval's rate) or at one (30 ms steps: a fresh reading).
+  void energyIsSharedByTokensComputed() {
+    for (const double step_seconds : {0.001, 0.03}) {
+      std::mt19937_64 rng(fresh_seed("energyIsSharedByTokensComputed"));
+      EngineOptions o;
+      o.max_running = 4;
+      o.token_budget = 24;
+      o.prefill_chunk = 8;
+      MeteredEngine me(o, true, 0.0, 0.25, step_seconds);
+      QVERIFY(me.loaded);
+      const int n = 7;
+      Collector c;
+      for (int i = 0; i < n; ++i) {
+        me.engine->submit(greedy_request(random_prompt(rng, std::uniform_int_distribution<int64_t>(1, 40)(rng)),
+                                         std::uniform_int_distribution<int64_t>(1, 60)(rng)),
+                          c.sink(i));
+      }
+      QVERIFY(c.wait_finished(n));
+      double sum = 0;
+      for (int i = 0; i < n; ++i) {
+        const Collected got = c.get(i);
+        QCOMPARE(got.finish_reason, std::string("length"));
+        const double expected = 0.25 * static_cast<double>(computed_tokens(got));
+        QVERIFY2(std::abs(got.timings.energy_joules - expected) <= 1e-6 * std::max(1.0, expected),
+                 qPrintable(QString("step %1 s, request %2: %3 J, expected %4 J (%5 tokens)")
+                                .arg(step_seconds).arg(i).arg(got.timings.energy_joules).arg(expected).arg(computed_tokens(got))));
+        sum += got.timings.energy_joules;
+      }
+      QVERIFY(std::abs(sum - me.backend->total_joules()) <= 1e-6 * me.backend->total_joules());
+      // The counter is read about every 75 ms of steps (or at a finish), not every step.
+      const EngineStats st = me.engine->stats();
+      if (step_seconds < 0.01) {
+        QVERIFY2(me.backend->energy_reads() < static_cast<int64_t>(st.steps) / 4,
+                 qPrintable(QString("%1 reads over %2 steps").arg(me.backend->energy_reads()).arg(st.steps)));
+      }
+    }
+  }
+
+  // [host5] Energy not proportional to tokens (a fixed cost per pass): every joule the device
+  // spent while requests ran is charged to exactly one of them (readings at each finish), none
+  // of the idle time between requests, and a backend without a counter reports 0.
+  void energyIsConservedAndIdleIsFree() {
+    std::mt19937_64 rng(fresh_seed("energyIsConservedAndIdleIsFree"));
+    EngineOptions o;
+    o.max_running = 3;
+    o.token_budget = 16;
+    o.prefill_chunk = 6;
+    MeteredEngine me(o, true, 0.7, 0.01, 0.03);
+    QVERIFY(me.loaded);
+    Collector c;
+    for (int i = 0; i < 5; ++i) {
+      me.engine->submit(greedy_request(random_prompt(rng, std::uniform_int_distribution<int64_t>(1, 30)(rng)),
+                                       std::uniform_int_distribution<int64_t>(1, 40)(rng)),
+                        c.sink(i));
+    }
+    QVERIFY(c.wait_finished(5));
+    double sum = 0;
+    for (int i = 0; i < 5; ++i) {
+      QVERIFY(c.get(i).timings.energy_joules > 0);
+      sum += c.get(i).timings.energy_joules;
+    }
+    QVERIFY2(std::abs(sum - me.backend->total_joules()) <= 1e-6 * me.backend->total_joules(),
+             qPrintable(QString("requests %1 J, device %2 J").arg(sum).arg(me.backend->total_joules())));
+    // A request alone after an idle gap is charged only its own passes.
+    std::this_thread::sleep_for(20ms);
+    me.backend->add_idle_joules(50.0);
+    const double before = me.backend->total_joules();
+    me.engine->submit(greedy_request({10, 20, 30}, 5), c.sink(5));
+    QVERIFY(c.wait_finished(6));
+    QVERIFY(std::abs(c.get(5).timings.energy_joules - (me.backend->total_joules() - before)) < 1e-6);
+
+    MeteredEngine none(o, false, 0.7, 0.01, 0.03);
+    QVERIFY(none.loaded);
+    Collector d;
+    none.engine->submit(greedy_request({10, 20, 30}, 5), d.sink(0));
+    QVERIFY(d.wait_finished(1));
+    QCOMPARE(d.get(0).timings.energy_joules, 0.0);
+    QCOMPARE(d.get(0).tokens, fake_greedy({10, 20, 30}, 5, 512, 3));
+  }
+
+  // [host5] The ledger alone, by hand: readings only after the interval (or at a finish once
+  // min_interval passed), shares by tokens, estimates at the last rate taken out of the next
+  // reading, idle energy charged to nobody, no counter -> nullopt.
+  void energyLedgerByHand() {
+    double counter = 100.0;
+    int reads = 0;
+    const EnergyLedger::Reader read = [&]() -> std::optional<double> {
+      ++reads;
+      return counter;
+    };
+    EnergyLedger ledger(0.075, 0.02);
+    ledger.begin_step(0.000, read);  // base 100 J
+    QCOMPARE(reads, 1);
+    ledger.add_tokens(1, 30);
+    ledger.add_tokens(2, 10);
+    counter += 8.0;
+    ledger.end_step(0.050, read);  // interval not over: no reading
+    QCOMPARE(reads, 1);
+    ledger.add_tokens(1, 2);
+    ledger.add_tokens(2, 2);
+    counter += 2.0;  // 10 J over 44 tokens
+    ledger.end_step(0.080, read);
+    QCOMPARE(reads, 2);
+    // Request 2 finishes 5 ms after that reading with 5 unread tokens: charged at 10/44 J each.
+    ledger.add_tokens(1, 5);
+    ledger.add_tokens(2, 5);
+    counter += 3.0;
+    const auto two = ledger.settle(2, 0.085, read);
+    QCOMPARE(reads, 2);
+    QVERIFY(two && std::abs(*two - (10.0 * 12 / 44 + 5 * 10.0 / 44)) < 1e-12);
+    // The next reading gives request 1 what is left of the 3 J.
+    counter += 1.0;
+    ledger.end_step(0.200, read);
+    QCOMPARE(reads, 3);
+    const auto one = ledger.settle(1, 0.200, read);
+    QVERIFY(one && std::abs(*one - (10.0 * 32 / 44 + (4.0 - 5 * 10.0 / 44))) < 1e-12);
+    QVERIFY(std::abs(*one + *two - 14.0) < 1e-12);  // every joule once
+    // Idle: 50 J while nothing runs are nobody's.
+    ledger.idle(0.2, read);
+    counter += 50.0;
+    ledger.begin_step(5.0, read);
+    ledger.add_tokens(3, 4);
+    counter += 2.0;
+    const auto three = ledger.settle(3, 5.03, read);
+    QVERIFY(three && std::abs(*three - 2.0) < 1e-12);
+    // No counter: nothing measured, and it stops asking.
+    int none_reads = 0;
+    const EnergyLedger::Reader none = [&]() -> std::optional<double> {
+      ++none_reads;
+      return std::nullopt;
+    };
+    EnergyLedger off;
+    off.begin_step(0, none);
+    off.add_tokens(1, 10);
+    off.end_step(1.0, none);
+    off.begin_step(1.0, none);
+    QVERIFY(!off.settle(1, 2.0, none).has_value());
+    QCOMPARE(none_reads, 1);
+    QVERIFY(!off.measuring());
+
+    // A counter that has not moved since the interval opened is no news: the interval stays open
+    // and a finishing request is charged at the last rate (none yet: nothing).
+    double coarse = 7.0;
+    const EnergyLedger::Reader coarse_read = [&]() -> std::optional<double> { return coarse; };
+    EnergyLedger steps;
+    steps.begin_step(0.0, coarse_read);
+    steps.add_tokens(1, 10);
+    steps.add_tokens(2, 10);
+    steps.end_step(0.1, coarse_read);  // unchanged: still open
+    const auto first = steps.settle(1, 0.15, coarse_read);
+    QVERIFY(first && *first == 0.0);
+    coarse += 4.0;
+    steps.end_step(0.3, coarse_read);  // 4 J: all to request 2 (request 1 left unmeasured)
+    const auto second = steps.settle(2, 0.3, coarse_read);
+    QVERIFY(second && std::abs(*second - 4.0) < 1e-12);
+  }
+
+  // [host5] A slow counter (NVML's read took ~3 ms on an H200) is read by a helper thread; the
+  // engine thread then gets the latest value without waiting. A quick one is read directly.
+  void energyCounterPollsWhenSlow() {
+    std::atomic<int> reads{0};
+    EnergyCounter quick([&]() -> std::optional<double> { return static_cast<double>(++reads); });
+    QCOMPARE(*quick(), 1.0);
+    QCOMPARE(*quick(), 2.0);
+    QVERIFY(!quick.polling());
+    std::atomic<int> slow_reads{0};
+    {
+      EnergyCounter slow(
+          [&]() -> std::optional<double> {
+            std::this_thread::sleep_for(2ms);
+            return static_cast<double>(++slow_reads);
+          },
+          std::chrono::microseconds(500), std::chrono::milliseconds(5));
+      QCOMPARE(*slow(), 1.0);
+      QVERIFY(slow.polling());
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < 100; ++i) QVERIFY(slow().has_value());
+      QVERIFY(std::chrono::steady_clock::now() - t0 < 100ms);  // no read waits for the counter
+      for (int i = 0; i < 200 && *slow() < 3.0; ++i) std::this_thread::sleep_for(5ms);
+      QVERIFY(*slow() >= 3.0);  // the helper keeps reading
+    }  // joins the helper
+    const int after = slow_reads.load();
+    std::this_thread::sleep_for(20ms);
+    QCOMPARE(slow_reads.load(), after);
+  }
+
+  // [host5] A request whose prompt is all but cached starts without the admit window (a warm
+  // shared prefix's time to first token is a few milliseconds); a cold one still waits for a burst.
+  void warmPrefixSkipsTheAdmitWindow() {
+    std::mt19937_64 rng(fresh_seed("warmPrefixSkipsTheAdmitWindow"));
+    EngineOptions o;
+    o.max_running = 4;
+    o.admit_window = std::chrono::milliseconds(300);
+    FakeEngine fe({}, o);
+    QVERIFY(fe.loaded);
+    std::this_thread::sleep_for(50ms);  // the engine thread is idle again after the load
+    Collector c;
+    std::vector<TokenId> prompt = random_prompt(rng, 40);
+    fe.engine->submit(greedy_request(prompt, 3), c.sink(0));
+    QVERIFY(c.wait_finished(1));
+    QVERIFY2(c.get(0).timings.queue_ms >= 250, qPrintable(QString("cold queue %1 ms").arg(c.get(0).timings.queue_ms)));
+    prompt.resize(36);  // 9 cached blocks of 4
+    for (int i = 0; i < 5; ++i) prompt.push_back(std::uniform_int_distribution<TokenId>(3, 511)(rng));
+    fe.engine->submit(greedy_request(prompt, 3), c.sink(1));
+    QVERIFY(c.wait_finished(2));
+    QCOMPARE(c.get(1).usage.cached_tokens, int64_t{36});
+    QVERIFY2(c.get(1).timings.queue_ms < 150, qPrintable(QString("warm queue %1 ms").arg(c.get(1).timings.queue_ms)));
+    QCOMPARE(c.get(1).tokens, fake_greedy(prompt, 3, 512, 3));
   }
 };
 

@@ -161,9 +161,36 @@ class TestSpecController : public QObject {
     QVERIFY(!m.measured(3, 3));
     m.record(3, 3, 40.0);
     QVERIFY(m.measured(3, 3));
-    QCOMPARE(m.estimate(3, 3), 40.0);
+    // Kept, but far above the estimate made before it (a graph capture?): suspect. The planner's
+    // estimate ignores it, the pessimistic one keeps it; a second sample replaces it.
+    QCOMPARE(m.estimate(3, 3, true), 40.0);
+    QVERIFY(m.estimate(3, 3) < 2.0);
+    m.record(3, 3, 45.0);
+    QCOMPARE(m.estimate(3, 3), 45.0);
+    QCOMPARE(m.estimate(3, 3, true), 45.0);
+    // Pessimistic: above a single verify cell its whole extra cost over plain counts per row.
+    {
+      StepCostModel p;
+      p.record(1, 0, 1.0);
+      p.record(1, 2, 1.4);
+      QVERIFY(std::abs(p.estimate(1, 4) - (1.4 + 2 * StepCostModel::kPriorRowFraction)) < 1e-12);
+      QVERIFY(std::abs(p.estimate(1, 4, true) - (1.4 + 2 * 0.2)) < 1e-12);
+      // A batch size never seen (beyond every recorded one): plain from the others, the extra
+      // cost of the rows from the nearest batch size with verify steps.
+      QVERIFY(std::abs(p.plain_seconds(5) - 1.0) < 1e-12);
+      QVERIFY(std::abs(p.estimate(5, 2) - 1.4) < 1e-12);
+      StepCostModel q;
+      q.record(4, 0, 2.0);
+      QVERIFY(std::abs(q.estimate(9, 3) - (2.0 + 3 * StepCostModel::kPriorRowFraction * 2.0)) < 1e-12);  // no verify anywhere
+      // Fewer streams than any measured: in proportion to the streams (a low guess), and a
+      // measured smaller batch is capped by a larger one's cost.
+      QVERIFY(std::abs(q.plain_seconds(2) - 1.0) < 1e-12);
+      q.record(2, 0, 2.5);
+      QVERIFY(std::abs(q.plain_seconds(2) - 2.0) < 1e-12);
+      QVERIFY(std::abs(q.plain_seconds(3) - 2.0) < 1e-12);  // between 2 (capped) and 4
+    }
     // The plain refresh counter.
-    QCOMPARE(m.steps_since_plain(3), int64_t{1});
+    QCOMPARE(m.steps_since_plain(3), int64_t{2});
     m.record(3, 0, 1.0);
     QCOMPARE(m.steps_since_plain(3), int64_t{0});
   }
@@ -183,7 +210,9 @@ class TestSpecController : public QObject {
     std::vector<SpecAsk> asks = {{&st[0], true, 4}, {&st[1], true, 4}};
     const auto k = c.plan(asks, 2, 100);
     QCOMPARE(k[0], 4);
-    QCOMPARE(k[1], 0);
+    // The poor stream's acceptance is pooled a little with the batch's mean (against starving a
+    // stream after a few unlucky steps): with rows this cheap it may keep one draft row.
+    QVERIFY2(k[1] <= 1, qPrintable(QString::number(k[1])));
     // A forced stream drafts even when it does not pay.
     std::vector<SpecAsk> forced = {{&st[1], false, 4}};
     QVERIFY(c.plan(forced, 2, 100)[0] >= 1);

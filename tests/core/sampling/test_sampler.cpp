@@ -485,6 +485,114 @@ class TestSampler : public QObject {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     qInfo("vocab %d, default chain: %.3f ms per sample", n, ms / reps);
   }
+
+  // [host5] select_top_logits against a full sort written here: NaN dropped, value descending,
+  // id ascending; padding {-1, NaN} past the non-NaN entries. Rows with ties, +-inf and NaN.
+  void best_entries_match_full_sort() {
+    std::mt19937_64 rng(fresh_seed("best_entries_match_full_sort"));
+    for (int trial = 0; trial < 300; ++trial) {
+      const int n = std::uniform_int_distribution<int>(1, 3000)(rng);
+      std::vector<float> row = random_logits(rng, n);
+      const int special = std::uniform_int_distribution<int>(0, 3)(rng);
+      for (auto& v : row) {
+        const int r = std::uniform_int_distribution<int>(0, 99)(rng);
+        if (special >= 1 && r < 10) v = std::round(v);  // many ties
+        if (special >= 2 && r == 10) v = std::numeric_limits<float>::quiet_NaN();
+        if (special >= 2 && r == 11) v = -std::numeric_limits<float>::infinity();
+        if (special == 3 && r == 12) v = std::numeric_limits<float>::infinity();
+      }
+      if (trial % 17 == 0) std::fill(row.begin(), row.end(), std::numeric_limits<float>::quiet_NaN());
+      const int k = std::uniform_int_distribution<int>(1, 80)(rng);
+      std::vector<std::pair<float, int>> ref;
+      for (int i = 0; i < n; ++i) {
+        if (!std::isnan(row[static_cast<size_t>(i)])) ref.emplace_back(row[static_cast<size_t>(i)], i);
+      }
+      std::sort(ref.begin(), ref.end(), [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+      std::vector<hearth::LogitCandidate> got(static_cast<size_t>(k), hearth::LogitCandidate{12345, 1.0f});
+      hearth::select_top_logits(row, got);
+      for (int i = 0; i < k; ++i) {
+        const auto& g = got[static_cast<size_t>(i)];
+        if (i < static_cast<int>(ref.size())) {
+          QVERIFY2(g.id == ref[static_cast<size_t>(i)].second && g.logit == ref[static_cast<size_t>(i)].first,
+                   qPrintable(QString("trial %1 entry %2: got (%3, %4), expected (%5, %6)").arg(trial).arg(i).arg(g.id).arg(g.logit)
+                                  .arg(ref[static_cast<size_t>(i)].second).arg(ref[static_cast<size_t>(i)].first)));
+        } else {
+          QCOMPARE(g.id, -1);
+          QVERIFY(std::isnan(g.logit));
+        }
+      }
+    }
+  }
+
+  // [host5] A sampler fed only a row's best entries draws exactly the tokens (and uses the random
+  // stream exactly as) a sampler of the same seed fed the whole row: greedy and top-k chains with
+  // top-p / min-p / temperature, over rows with ties and special values, many draws in a row.
+  void best_entries_draw_like_whole_rows() {
+    std::mt19937_64 rng(fresh_seed("best_entries_draw_like_whole_rows"));
+    for (int trial = 0; trial < 60; ++trial) {
+      SamplingParams p;
+      p.temperature = trial % 5 == 0 ? 0.0f : std::uniform_real_distribution<float>(0.2f, 2.0f)(rng);
+      p.top_k = std::uniform_int_distribution<int>(1, 64)(rng);
+      p.top_p = trial % 3 == 0 ? 1.0f : std::uniform_real_distribution<float>(0.3f, 1.0f)(rng);
+      p.min_p = trial % 4 == 0 ? 0.0f : std::uniform_real_distribution<float>(0.0f, 0.3f)(rng);
+      p.seed = rng();
+      const int n = std::uniform_int_distribution<int>(2, 5000)(rng);
+      Sampler whole(p, n), reduced(p, n);
+      const int32_t k = reduced.candidates_needed(64);
+      QCOMPARE(k, p.temperature <= 0 ? 1 : p.top_k);
+      QCOMPARE(reduced.candidates_needed(p.top_k - 1), p.temperature <= 0 ? (p.top_k - 1 >= 1 ? 1 : 0) : 0);
+      for (int draw = 0; draw < 40; ++draw) {
+        std::vector<float> row = random_logits(rng, n, std::uniform_real_distribution<float>(0.1f, 6.0f)(rng));
+        for (auto& v : row) {
+          const int r = std::uniform_int_distribution<int>(0, 999)(rng);
+          if (r < 50) v = std::round(v);
+          if (r == 50) v = std::numeric_limits<float>::quiet_NaN();
+          if (r == 51) v = -std::numeric_limits<float>::infinity();
+          if (r == 52 && trial % 7 == 0) v = std::numeric_limits<float>::infinity();
+        }
+        // Extra entries past k must not matter: give k + 3 sometimes.
+        const int given = k + (draw % 2 == 0 ? 0 : 3);
+        std::vector<hearth::LogitCandidate> best(static_cast<size_t>(given));
+        hearth::select_top_logits(row, best);
+        const int32_t a = whole.sample(row);
+        const int32_t b = reduced.sample_best(best);
+        QVERIFY2(a == b, qPrintable(QString("trial %1 draw %2: whole row %3, best entries %4").arg(trial).arg(draw).arg(a).arg(b)));
+        whole.accept(a);
+        reduced.accept(b);
+      }
+    }
+  }
+
+  // [host5] Penalties need the whole row (they can lift a token from outside the best k); top-k
+  // off or above the limit too. Too few entries is an error, not a wrong draw.
+  void best_entries_need_the_row_with_penalties() {
+    SamplingParams p;
+    p.temperature = 0;
+    p.repeat_penalty = 1.3f;
+    Sampler s(p, 100);
+    QCOMPARE(s.candidates_needed(64), 1);  // no history yet: nothing to penalise
+    s.accept(5);
+    QCOMPARE(s.candidates_needed(64), 0);
+    std::vector<hearth::LogitCandidate> best(1);
+    hearth::select_top_logits(std::vector<float>(100, 1.0f), best);
+    QVERIFY_THROWS_EXCEPTION(hearth::Error, s.sample_best(best));
+    SamplingParams q;
+    q.top_k = 0;
+    QCOMPARE(Sampler(q, 100).candidates_needed(64), 0);
+    q.top_k = 65;
+    QCOMPARE(Sampler(q, 100).candidates_needed(64), 0);
+    q.top_k = 40;
+    Sampler t(q, 100);
+    QCOMPARE(t.candidates_needed(64), 40);
+    std::vector<hearth::LogitCandidate> few(39);
+    QVERIFY_THROWS_EXCEPTION(hearth::Error, t.sample_best(few));
+    SamplingParams g;
+    g.temperature = 0;
+    Sampler all_nan(g, 4);
+    std::vector<hearth::LogitCandidate> none(1);
+    hearth::select_top_logits(std::vector<float>(4, std::numeric_limits<float>::quiet_NaN()), none);
+    QVERIFY_THROWS_EXCEPTION(hearth::Error, all_nan.sample_best(none));
+  }
 };
 
 QTEST_APPLESS_MAIN(TestSampler)
