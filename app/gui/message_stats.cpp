@@ -7,20 +7,6 @@
 #include "core/engine/engine.h"
 
 namespace hearth {
-namespace {
-
-// Energy of the request in joules, when the engine measures it (GPU with NVML). The engine's
-// RequestTimings has no energy field yet; this picks up `energy_joules` once it exists.
-template <class Timings>
-double energy_joules(const Timings& t) {
-  if constexpr (requires { t.energy_joules; }) {
-    return static_cast<double>(t.energy_joules);
-  } else {
-    return 0;
-  }
-}
-
-}  // namespace
 
 MessageStats stats_from_finish(const RequestEvent& finished, const std::string& device) {
   MessageStats s;
@@ -33,7 +19,8 @@ MessageStats stats_from_finish(const RequestEvent& finished, const std::string& 
   s.restored_tokens = finished.usage.restored_tokens;
   s.device = device;
   s.finish_reason = finished.finish_reason;
-  const double joules = energy_joules(finished.timings);
+  // Device energy the engine attributed to the request (NVML on a GPU; 0 where not measured).
+  const double joules = finished.timings.energy_joules;
   if (joules > 0 && s.tokens > 0) s.joules_per_token = joules / static_cast<double>(s.tokens);
   return s;
 }
