@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "app/gui/model_summary.h"
+#include "core/backend/cuda_buffer_estimate.h"
 #include "core/backend/cuda/cuda_entry.h"
 #include "core/backend/cuda/cuda_probe.h"
 #include "core/backend/cuda/nvml_device.h"
@@ -15,12 +16,9 @@
 namespace hearth {
 namespace {
 
-// The CUDA backend's constants (cuda_backend.cpp / cuda_backend.h defaults).
+// The CUDA backend's defaults (cuda_backend.h: CudaBackendOptions).
 constexpr double kBlockTokens = 16;
 constexpr double kMaxBatch = 512;
-constexpr double kLogitRows = 64;
-constexpr double kGemmTile = 64.0 * (1 << 20);
-constexpr double kContextMargin = 512.0 * (1 << 20);
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 QString gib(double bytes) { return QString::number(bytes / kGiB, 'f', 2) + QStringLiteral(" GiB"); }
@@ -44,12 +42,16 @@ ModelMemoryEstimate estimate_model_memory(const ModelInfo& info, int64_t context
   // K and V, F16, for every layer, in whole 16-token blocks.
   const double blocks = std::ceil(ctx / kBlockTokens);
   e.kv_cache = blocks * kBlockTokens * 2 * layers * kv_dim * 2;
-  const double act = kMaxBatch * (2 * n_embd + std::max(n_embd, q_dim) + 2 * q_dim + 2 * kv_dim + 2 * n_ff +
-                                  std::max(q_dim + 2 * kv_dim, 2 * n_ff));
-  const double logits = kLogitRows * (n_embd + n_vocab);
-  const double rope = ctx * head_dim;
-  const double gemm = 2 * kMaxBatch * std::max(n_embd, n_ff) + kGemmTile;
-  e.buffers = 4 * (act + logits + rope) + gemm + kContextMargin;
+  CudaBufferShape b;
+  b.n_embd = n_embd;
+  b.q_dim = q_dim;
+  b.kv_dim = kv_dim;
+  b.n_ff = n_ff;
+  b.n_vocab = n_vocab;
+  b.context = ctx;
+  b.rope_dims = head_dim;  // the file's metadata does not say; every supported model rotates whole heads
+  b.max_batch = kMaxBatch;
+  e.buffers = cuda_buffer_bytes(b);
   return e;
 }
 

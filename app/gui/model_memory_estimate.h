@@ -1,10 +1,9 @@
 #pragma once
 // How much GPU memory a model would take, before it is loaded, in builds with or without CUDA.
 // estimate_cuda_memory() (core/backend/cuda/cuda_backend.h) needs the loaded weights and is only
-// compiled with CUDA; this estimate follows the same formula from the file's metadata alone:
-// weights (the tensor bytes as stored) + the F16 KV pool for the chosen context (16-token
-// blocks) + activation buffers for 512-token passes, logits, RoPE tables, the gemm workspace and
-// a 512 MiB margin for the CUDA context and cuBLAS. It is an estimate: repacked matrices and
+// compiled with CUDA; this estimate works from the file's metadata alone: weights (the tensor
+// bytes as stored) + the F16 KV pool for the chosen context (16-token blocks) + the backend's own
+// buffer formula (core/backend/cuda_buffer_estimate.h) for 512-token passes. It is an estimate: repacked matrices and
 // the host-side token embedding make the real number differ by a few percent.
 #include <QString>
 #include <QVariantMap>

@@ -17,7 +17,8 @@
 #include "core/backend/cuda/cuda_check.h"
 #include "core/backend/cuda/device_buffer.h"
 #include "core/backend/cuda/kernel_profiler.h"
-#include "core/backend/cuda/nvml_device.h"  // [host5] energy counter
+#include "core/backend/cuda/nvml_device.h"
+#include "core/backend/cuda_buffer_estimate.h"  // [host5] energy counter
 #include "core/common/error.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cuda/elementwise.h"
@@ -40,17 +41,18 @@ using cuda_detail::PinnedBuffer;
 namespace {
 
 constexpr int64_t kLogitRows = 64;        // rows of logits computed per output-matmul pass
+static_assert(kLogitRows == static_cast<int64_t>(kCudaLogitRows));
 // [mv5] Passes of up to 64 tokens (decode steps of up to 8 streams x speculative verify of k + 1
 // tokens) take the batch-invariant int8 tensor-core matvec and are graph-captured.
 constexpr int64_t kMaxGraphTokens = 64;   // decode batches up to this size are graph-captured
 constexpr int64_t kMaxMatvecRows = kcu::kMaxMatvecRows;  // quant_gemm's matvec path (int8 activations) up to here
 // Passes made only of prompt chunks (no decode or verify row: every slice wants fewer logits than
-// it has tokens) take the matvec path only up to this many tokens; above it the FP16 GEMM and the
-// tiled prefill attention (one K/V read per tile of tokens instead of per token) are faster, and
-// no decode row's bits depend on it (a warm prompt of ~50 tokens over a cached prefix).
+// it has tokens) take the decode path only up to this many tokens; above it they take the prefill
+// path: the tiled prefill attention (one K/V read per tile of tokens instead of per token: a warm
+// prompt of ~50 tokens over a cached prefix) and quant_gemm (which itself keeps products of up
+// to kMaxMatvecRows rows on the matvec). No decode row's bits depend on this choice.
 constexpr int64_t kMaxPromptMatvecRows = 16;
 constexpr int kMaxSplits = 32;            // attention splits of the decode path
-constexpr uint64_t kContextMargin = 512ull << 20;  // CUDA context, cuBLAS, fragmentation
 
 int64_t resolve_context(const ModelConfig& c, const CudaBackendOptions& o) {
   return o.context_size > 0 ? o.context_size : std::min<int64_t>(c.n_ctx_train, 4096);
@@ -94,15 +96,16 @@ CudaMemoryEstimate estimate_cuda_memory(const ModelConfig& c, const ModelWeights
                                   l.q_norm.size() + l.k_norm.size());
   }
   e.kv_cache = kv_pool_bytes(c, o);
-  const uint64_t B = static_cast<uint64_t>(o.max_batch);
-  const uint64_t act = B * (2 * c.n_embd + std::max(c.n_embd, c.q_dim()) + 2 * c.q_dim() + 2 * c.kv_dim() + 2 * c.n_ff +
-                             std::max(c.q_dim() + 2 * c.kv_dim(), 2 * c.n_ff));
-  const uint64_t logits = kLogitRows * (c.n_embd + c.n_vocab);
-  const uint64_t rope = static_cast<uint64_t>(resolve_context(c, o)) * c.rope_dims;
-  // The gemm workspace (16-bit activations + a dequantized weight tile) is bounded by the largest
-  // matrix's FP16 copy of a tile; estimate it as B x (widest input) halves + 64 MiB of tile.
-  const uint64_t gemm = 2 * B * std::max(c.n_embd, c.n_ff) + (64ull << 20);
-  e.buffers = sizeof(float) * (act + logits + rope) + gemm + kContextMargin;
+  CudaBufferShape b;
+  b.n_embd = static_cast<double>(c.n_embd);
+  b.q_dim = static_cast<double>(c.q_dim());
+  b.kv_dim = static_cast<double>(c.kv_dim());
+  b.n_ff = static_cast<double>(c.n_ff);
+  b.n_vocab = static_cast<double>(c.n_vocab);
+  b.context = static_cast<double>(resolve_context(c, o));
+  b.rope_dims = static_cast<double>(c.rope_dims);
+  b.max_batch = static_cast<double>(o.max_batch);
+  e.buffers = static_cast<uint64_t>(cuda_buffer_bytes(b));  // a validated config: far below 2^53
   return e;
 }
 
