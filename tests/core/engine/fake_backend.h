@@ -152,4 +152,24 @@ class FakeBackend final : public Backend {
   std::atomic<int64_t> steps_{0}, copies_{0}, tokens_computed_{0}, max_batch_rows_{0};
 };
 
+// A backend that hands everything to an inner FakeBackend: tests derive from it and override what
+// they change (the logits, the time or energy a pass takes, the device name).
+class WrappedFake : public Backend {
+ public:
+  explicit WrappedFake(FakeBackendConfig c) : inner_(std::move(c)) {}
+  int64_t context_size() const override { return inner_.context_size(); }
+  int64_t n_vocab() const override { return inner_.n_vocab(); }
+  KvGeometry kv_geometry() const override { return inner_.kv_geometry(); }
+  int64_t kv_block_count() const override { return inner_.kv_block_count(); }
+  void forward_batch(std::span<const SequenceSlice> seqs, std::vector<float>& logits) override {
+    inner_.forward_batch(seqs, logits);
+  }
+  void copy_kv_block(int32_t src, int32_t dst) override { inner_.copy_kv_block(src, dst); }
+  void read_kv_block(int32_t b, std::span<std::byte> bytes) const override { inner_.read_kv_block(b, bytes); }
+  void write_kv_block(int32_t b, std::span<const std::byte> bytes) override { inner_.write_kv_block(b, bytes); }
+
+ protected:
+  FakeBackend inner_;
+};
+
 }  // namespace hearth::test

@@ -90,15 +90,11 @@ class MemoryKvStore final : public KvStore {
 // [host5] A FakeBackend behind a wrapper that adds a device energy counter (microjoules, advanced
 // by `joules_per_step` + `joules_per_token` per computed token in each forward pass) and counts
 // the passes that asked for reduced rows (Backend::forward_batch_select, host default).
-class MeteredFake final : public Backend {
+class MeteredFake final : public WrappedFake {
  public:
   MeteredFake(FakeBackendConfig c, bool has_counter, double joules_per_step, double joules_per_token)
-      : inner_(std::move(c)), has_counter_(has_counter), per_step_(joules_per_step), per_token_(joules_per_token) {}
+      : WrappedFake(std::move(c)), has_counter_(has_counter), per_step_(joules_per_step), per_token_(joules_per_token) {}
   std::string device_name() const override { return "metered fake"; }
-  int64_t context_size() const override { return inner_.context_size(); }
-  int64_t n_vocab() const override { return inner_.n_vocab(); }
-  KvGeometry kv_geometry() const override { return inner_.kv_geometry(); }
-  int64_t kv_block_count() const override { return inner_.kv_block_count(); }
   void forward_batch(std::span<const SequenceSlice> seqs, std::vector<float>& logits) override {
     inner_.forward_batch(seqs, logits);
     int64_t tokens = 0;
@@ -110,9 +106,6 @@ class MeteredFake final : public Backend {
     ++select_passes_;
     Backend::forward_batch_select(seqs, top_k, full, top);
   }
-  void copy_kv_block(int32_t src, int32_t dst) override { inner_.copy_kv_block(src, dst); }
-  void read_kv_block(int32_t b, std::span<std::byte> bytes) const override { inner_.read_kv_block(b, bytes); }
-  void write_kv_block(int32_t b, std::span<const std::byte> bytes) override { inner_.write_kv_block(b, bytes); }
   std::optional<double> energy_joules() const override {
     ++energy_reads_;
     if (!has_counter_) return std::nullopt;
@@ -124,7 +117,6 @@ class MeteredFake final : public Backend {
   int64_t energy_reads() const { return energy_reads_; }
 
  private:
-  FakeBackend inner_;
   bool has_counter_;
   double per_step_, per_token_;
   std::atomic<int64_t> micro_joules_{0}, select_passes_{0};

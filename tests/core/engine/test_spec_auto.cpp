@@ -61,15 +61,11 @@ const char* shape_name(CostShape s) {
 // (a fixed function of the row, so of the history) the best token is pushed down, so the draft's
 // greedy choice is then wrong. Per-token acceptance of greedy drafts is therefore a, independent
 // across positions. Every pass advances the fake clock by kDraftPassMs.
-class ControlledDraft final : public Backend {
+class ControlledDraft final : public WrappedFake {
  public:
   ControlledDraft(FakeBackendConfig c, double accept, std::shared_ptr<std::atomic<int64_t>> clock)
-      : inner_(c), accept_(accept), clock_(std::move(clock)) {}
+      : WrappedFake(std::move(c)), accept_(accept), clock_(std::move(clock)) {}
   std::string device_name() const override { return "controlled draft"; }
-  int64_t context_size() const override { return inner_.context_size(); }
-  int64_t n_vocab() const override { return inner_.n_vocab(); }
-  KvGeometry kv_geometry() const override { return inner_.kv_geometry(); }
-  int64_t kv_block_count() const override { return inner_.kv_block_count(); }
   void forward_batch(std::span<const SequenceSlice> seqs, std::vector<float>& logits) override {
     clock_->fetch_add(static_cast<int64_t>(kDraftPassMs * 1e6));
     inner_.forward_batch(seqs, logits);
@@ -86,12 +82,8 @@ class ControlledDraft final : public Backend {
       *std::max_element(r, r + n) = -100.0f;  // the draft now prefers another token
     }
   }
-  void copy_kv_block(int32_t s, int32_t d) override { inner_.copy_kv_block(s, d); }
-  void read_kv_block(int32_t b, std::span<std::byte> x) const override { inner_.read_kv_block(b, x); }
-  void write_kv_block(int32_t b, std::span<const std::byte> x) override { inner_.write_kv_block(b, x); }
 
  private:
-  FakeBackend inner_;
   double accept_;
   std::shared_ptr<std::atomic<int64_t>> clock_;
 };

@@ -33,15 +33,11 @@ const std::string kModel = HEARTH_SOURCE_DIR "/resources/models/stories260K.gguf
 // A draft "model": the fake backend's logits plus a deterministic perturbation of each value
 // (so its greedy choice agrees with the target's only most of the time), or - with noise 0 -
 // exactly the target.
-class NoisyFake final : public Backend {
+class NoisyFake final : public WrappedFake {
  public:
   NoisyFake(FakeBackendConfig c, float noise, std::chrono::microseconds delay = {})
-      : inner_(c), noise_(noise), delay_(delay) {}
+      : WrappedFake(std::move(c)), noise_(noise), delay_(delay) {}
   std::string device_name() const override { return "noisy fake"; }
-  int64_t context_size() const override { return inner_.context_size(); }
-  int64_t n_vocab() const override { return inner_.n_vocab(); }
-  KvGeometry kv_geometry() const override { return inner_.kv_geometry(); }
-  int64_t kv_block_count() const override { return inner_.kv_block_count(); }
   void forward_batch(std::span<const SequenceSlice> seqs, std::vector<float>& logits) override {
     if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
     inner_.forward_batch(seqs, logits);
@@ -51,12 +47,8 @@ class NoisyFake final : public Backend {
       v += noise_ * static_cast<float>(mix64(bits) % 1000) / 1000.0f;
     }
   }
-  void copy_kv_block(int32_t s, int32_t d) override { inner_.copy_kv_block(s, d); }
-  void read_kv_block(int32_t b, std::span<std::byte> x) const override { inner_.read_kv_block(b, x); }
-  void write_kv_block(int32_t b, std::span<const std::byte> x) override { inner_.write_kv_block(b, x); }
 
  private:
-  FakeBackend inner_;
   float noise_;
   std::chrono::microseconds delay_;
 };
