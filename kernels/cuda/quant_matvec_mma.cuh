@@ -371,34 +371,25 @@ __device__ __forceinline__ void chunk_block32(const uint8_t* w0, const uint8_t* 
 struct NoPre {};
 
 template <DType T> struct MmaChunk;
-template <> struct MmaChunk<DType::Q4_K> {
+// Q4_K and Q5_K: the same asymmetric K-quant chunk (Q5_K adds a fifth bit per weight), one
+// 144- or 176-byte super-block per chunk.
+template <bool kFifthBit, int kBytes, int kStagesInFlight>
+struct KAsymChunk {
   using Pre = KAsymX;
   static constexpr bool kPrefetch = true;
   static __device__ __forceinline__ Pre load_pre(const ChunkX& x, int g, int t) {
     return load_kasym_x(x, 0, g, t);
   }
-  static constexpr int kChunkBytes = 144, kStride = 144, kBlockElems = 256, kBlockBytes = 144, kPieces = 9,
-                       kStages = 4;
+  static constexpr int kChunkBytes = kBytes, kStride = kBytes, kBlockElems = 256, kBlockBytes = kBytes,
+                       kPieces = kBytes / 16, kStages = kStagesInFlight;
   template <int kNT>
   static __device__ __forceinline__ void run(const uint8_t* w0, const uint8_t* w1, const ChunkX& x, int, int g, int t,
                                              const Pre* pre, float (&acc)[kNT][4]) {
-    chunk_k_asym<false, kNT>(w0, w1, x, g, t, pre, acc);
+    chunk_k_asym<kFifthBit, kNT>(w0, w1, x, g, t, pre, acc);
   }
 };
-template <> struct MmaChunk<DType::Q5_K> {
-  using Pre = KAsymX;
-  static constexpr bool kPrefetch = true;
-  static __device__ __forceinline__ Pre load_pre(const ChunkX& x, int g, int t) {
-    return load_kasym_x(x, 0, g, t);
-  }
-  static constexpr int kChunkBytes = 176, kStride = 176, kBlockElems = 256, kBlockBytes = 176, kPieces = 11,
-                       kStages = 3;
-  template <int kNT>
-  static __device__ __forceinline__ void run(const uint8_t* w0, const uint8_t* w1, const ChunkX& x, int, int g, int t,
-                                             const Pre* pre, float (&acc)[kNT][4]) {
-    chunk_k_asym<true, kNT>(w0, w1, x, g, t, pre, acc);
-  }
-};
+template <> struct MmaChunk<DType::Q4_K> : KAsymChunk<false, 144, 4> {};
+template <> struct MmaChunk<DType::Q5_K> : KAsymChunk<true, 176, 3> {};
 template <> struct MmaChunk<DType::Q6_K> {
   using Pre = NoPre;
   static constexpr bool kPrefetch = false;
