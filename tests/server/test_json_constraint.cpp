@@ -5,6 +5,7 @@
 //  - end to end through the Engine on stories260K and a random-weight tiny Qwen2.5 (byte-level
 //    BPE): json_object outputs that finish with "stop" parse as objects with nlohmann::json,
 //    outputs cut by max_tokens are valid prefixes; forced tool calls parse with an allowed name.
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <nlohmann/json.hpp>
@@ -267,6 +268,7 @@ EngineOptions cpu_engine_options() {
 class TestJsonConstraint : public QObject {
   Q_OBJECT
 
+  QTemporaryDir scratch_;  // removed with the test object, whatever the outcome
   std::filesystem::path dir_;
   std::string qwen_;  // random-weight tiny Qwen2.5 (byte-level BPE vocabulary)
   uint64_t seed_ = 0;
@@ -275,7 +277,7 @@ class TestJsonConstraint : public QObject {
   void initTestCase() {
     seed_ = std::random_device{}();
     qInfo("seed %llu", static_cast<unsigned long long>(seed_));
-    dir_ = hearth::test::temp_dir();
+    dir_ = scratch_.path().toStdString();
     const auto* p = find_model_preset("tiny-qwen2.5");
     QVERIFY(p);
     kernels::cpu::ThreadPool pool(2);

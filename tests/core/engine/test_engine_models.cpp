@@ -2,6 +2,7 @@
 // greedy outputs of concurrent requests, shared-prefix requests, chunked prefill and preempted
 // requests must all equal the same request run alone, unshared and one-shot in a fresh engine.
 // Models: stories260K (llama2.c weights) and a synthetic tiny Qwen2.5 (GQA, biases).
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <cstdio>
@@ -97,12 +98,13 @@ bool same_tokens(const std::vector<Collected>& a, const std::vector<Collected>& 
 class TestEngineModels : public QObject {
   Q_OBJECT
 
+  QTemporaryDir scratch_;  // removed with the test object, whatever the outcome
   std::filesystem::path dir_;
   std::string synth_;
 
  private slots:
   void initTestCase() {
-    dir_ = temp_dir();
+    dir_ = scratch_.path().toStdString();
     const auto* p = find_model_preset("tiny-qwen2.5");
     QVERIFY(p);
     kernels::cpu::ThreadPool pool(2);

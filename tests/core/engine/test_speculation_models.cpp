@@ -3,6 +3,7 @@
 // and the stories260K reference tests pin down), for one stream and several concurrent ones.
 // Pairs: stories260K F32 with itself quantized to q8_0 and q4_0 (the quantize code), and a
 // synthetic tiny Qwen2.5 q8_0 with the q4_0 model of the same seed.
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <cstdio>
@@ -61,12 +62,13 @@ std::vector<Collected> run(const std::string& model, const EngineOptions& option
 class TestSpeculationModels : public QObject {
   Q_OBJECT
 
+  QTemporaryDir scratch_;  // removed with the test object, whatever the outcome
   std::filesystem::path dir_;
   std::string stories_q8_, stories_q4_, synth_q8_, synth_q4_;
 
  private slots:
   void initTestCase() {
-    dir_ = temp_dir();
+    dir_ = scratch_.path().toStdString();
     kernels::cpu::ThreadPool pool(2);
     stories_q8_ = (dir_ / "stories-q8_0.gguf").string();
     stories_q4_ = (dir_ / "stories-q4_0.gguf").string();

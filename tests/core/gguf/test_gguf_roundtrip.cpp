@@ -1,6 +1,7 @@
 // Writer -> reader round trips with every value type and every tensor type, the writer's bytes
 // against the independent hand encoder in corrupt_gguf.cpp, file output through mmap, and the
 // typed getters' conversions and refusals.
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <cmath>
@@ -166,8 +167,8 @@ class TestGgufRoundtrip : public QObject {
   void roundTripThroughFile() {
     std::mt19937 rng(7);
     const auto tensors = sample_tensors(rng);
-    const auto dir = std::filesystem::temp_directory_path() / ("hearth_gguf_test_" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir);
+    QTemporaryDir scratch;
+    const std::filesystem::path dir = scratch.path().toStdString();
     const auto path = dir / "model.gguf";
     make_writer(tensors, 32).write(path);
     QVERIFY(!std::filesystem::exists(dir / "model.gguf.tmp"));
@@ -177,7 +178,6 @@ class TestGgufRoundtrip : public QObject {
       GgufFile moved = std::move(file);  // the mapping moves with it
       check_file(moved, tensors, 32);
     }
-    std::filesystem::remove_all(dir);
   }
 
   // The writer's bytes equal those of the independent hand encoder for the same content: the

@@ -2,8 +2,7 @@
 
 #include <QProcess>
 #include <QStringList>
-
-#include <unistd.h>
+#include <QTemporaryDir>
 
 #include <cstring>
 #include <fstream>
@@ -57,15 +56,10 @@ std::vector<float> score_tokens(const std::filesystem::path& path, const std::ve
   return logits;
 }
 
-std::filesystem::path temp_dir() {
-  auto dir = std::filesystem::temp_directory_path() / ("hearth-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 bool reference_logits(const std::filesystem::path& model, const std::vector<TokenId>& tokens,
                       std::vector<double>& logits, QString& error) {
-  const auto out = temp_dir() / "reference_logits.f64";
+  QTemporaryDir scratch;
+  const auto out = std::filesystem::path(scratch.path().toStdString()) / "reference_logits.f64";
   QStringList ids;
   for (TokenId t : tokens) ids << QString::number(t);
   QProcess p;

@@ -35,6 +35,4 @@ std::vector<float> score_tokens(const std::filesystem::path& model, const std::v
 bool reference_logits(const std::filesystem::path& model, const std::vector<TokenId>& tokens,
                       std::vector<double>& logits, QString& error);
 
-std::filesystem::path temp_dir();
-
 }  // namespace hearth::test

@@ -1,5 +1,6 @@
 // End-to-end correctness on the bundled stories260K model against the llama2.c reference output,
 // and the quantized variants against float32.
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <algorithm>
@@ -25,7 +26,7 @@ class TestStories260K : public QObject {
   void initTestCase() {
     reference_ = stories_reference_continuation();
     QVERIFY2(!reference_.empty(), "tests/data/stories260K_reference.txt does not start with the prompt");
-    dir_ = temp_dir();
+    dir_ = scratch_.path().toStdString();
   }
 
   void prompt_tokens_match_llama2c() {
@@ -73,11 +74,11 @@ class TestStories260K : public QObject {
     QVERIFY2(agree >= 180, qPrintable(QString("only %1 of 200 positions agree").arg(agree)));
   }
 
-  void cleanupTestCase() { std::filesystem::remove_all(dir_); }
 
  private:
   using ThreadPool = kernels::cpu::ThreadPool;
   std::string reference_;
+  QTemporaryDir scratch_;  // removed with the test object, whatever the outcome
   std::filesystem::path dir_;
 };
 

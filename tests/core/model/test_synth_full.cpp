@@ -1,4 +1,5 @@
 // Slow: the full-size llama-3.2-1b preset synthesized as q4_0, end to end, then read back.
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <chrono>
@@ -19,8 +20,8 @@ class TestSynthFull : public QObject {
 
  private slots:
   void llama_3_2_1b_q4_0() {
-    const auto dir = std::filesystem::temp_directory_path() / ("hearth_synth_full_" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir);
+    QTemporaryDir scratch;  // removed on every way out, a failed check included (the file is 0.77 GB)
+    const std::filesystem::path dir = scratch.path().toStdString();
     const auto path = dir / "llama-3.2-1b-q4_0.gguf";
     kernels::cpu::ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     SynthOptions options;
@@ -46,7 +47,6 @@ class TestSynthFull : public QObject {
     QCOMPARE(file.get_string_array("tokenizer.ggml.merges")->size(), size_t{128000 - 256});
     // Q4_0 weights plus a Q6_K embedding: about 0.77 GB, like llama.cpp's file.
     QVERIFY(file.file_size() > 700'000'000 && file.file_size() < 800'000'000);
-    std::filesystem::remove_all(dir);
   }
 };
 

@@ -1,6 +1,7 @@
 // Model-file tools: presets, random-weight synthesis, the quantization type plan, quantize, info.
 // Expected tensor lists, types and statistics are written out here from the model definitions,
 // not taken from the code under test.
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <cmath>
@@ -150,11 +151,8 @@ class TestSynthQuantize : public QObject {
 
  private slots:
   void initTestCase() {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("hearth_test_synth_" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir_);
+    dir_ = scratch_.path().toStdString();
   }
-  void cleanupTestCase() { std::filesystem::remove_all(dir_); }
 
   void presets_are_consistent() {
     for (const auto& p : model_presets()) {
@@ -617,6 +615,7 @@ class TestSynthQuantize : public QObject {
   }
 
  private:
+  QTemporaryDir scratch_;  // removed with the test object, whatever the outcome
   std::filesystem::path dir_;
 };
 

@@ -1,6 +1,7 @@
 // Synthetic llama-3 (with Llama 3 RoPE factors), qwen2.5 (QKV bias) and qwen3 (QK norm, head_dim
 // != n_embd / n_head) models against the independent float64 NumPy reference (tests/reference),
 // which reads the same GGUF with its own parser and dequantizer.
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <cmath>
@@ -16,7 +17,7 @@ class TestSyntheticReference : public QObject {
   Q_OBJECT
 
  private slots:
-  void initTestCase() { dir_ = temp_dir(); }
+  void initTestCase() { dir_ = scratch_.path().toStdString(); }
 
   void logits_match_float64_reference_data() {
     QTest::addColumn<QString>("preset");
@@ -66,9 +67,9 @@ class TestSyntheticReference : public QObject {
     std::filesystem::remove(path);
   }
 
-  void cleanupTestCase() { std::filesystem::remove_all(dir_); }
 
  private:
+  QTemporaryDir scratch_;  // removed with the test object, whatever the outcome
   std::filesystem::path dir_;
 };
 
