@@ -1,5 +1,6 @@
 #pragma once
-// Options shared by the subcommands that run a model (-m, --device, --threads, --ctx-size), and
+// Options shared by the subcommands that run a model (-m, --device, --threads, --ctx-size,
+// --gpu-layers), and
 // the code that turns them into a loaded model and a backend.
 #include <CLI/CLI.hpp>
 
@@ -34,6 +35,11 @@ struct ModelOptions {
     cmd.add_option("--threads", backend.n_threads, "CPU threads (0 = all)")->check(CLI::Range(0, 1024));
     cmd.add_option("--ctx-size", backend.context_size, "context length in tokens (0 = model default, at most 4096)")
         ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+    cmd.add_option("--gpu-layers", backend.gpu_layers,
+                   "partial offload: the first N layers on the GPU, the rest on the CPU (-1 = all layers on the "
+                   "GPU when one is used, 0 = CPU only)")
+        ->check(CLI::Range(int64_t{-1}, int64_t{1} << 20))
+        ->capture_default_str();
     cmd.add_flag("--mmap", backend.mmap_weights,
                  "compute from the memory-mapped file (no copy: less memory, slower CPU decode)");
   }

@@ -54,8 +54,12 @@ AppController::AppController(GuiConfig config, QObject* parent) : QObject(parent
     chat_->open(id);
   });
   // The draft model (speculative decoding) is loaded with the next model load.
-  auto apply_draft = [this] { engine_->set_draft_model_path(settings_->draft_model_path()); };
-  connect(settings_.get(), &SettingsModel::changed, this, apply_draft);
+  // So are the GPU layers (partial offload).
+  auto apply_load_settings = [this] {
+    engine_->set_draft_model_path(settings_->draft_model_path());
+    engine_->set_gpu_layers(settings_->gpu_layers());
+  };
+  connect(settings_.get(), &SettingsModel::changed, this, apply_load_settings);
 
   // The persistent prefix cache (kv-cache.db beside hearth.db), opened on the worker thread; the
   // engine runs without it when it cannot be opened. Posted first, so it is set before the

@@ -22,10 +22,14 @@ EngineHost::~EngineHost() {
 }
 
 void EngineHost::ensure_engine(int64_t context_size) {
-  if (engine_ && context_size == context_size_ && options_.draft_model_path == built_draft_path_) return;
+  if (engine_ && context_size == context_size_ && options_.draft_model_path == built_draft_path_ &&
+      options_.backend.gpu_layers == built_gpu_layers_) {
+    return;
+  }
   if (engine_) emit engineAboutToReset();
   engine_.reset();  // in-flight requests finish "cancelled" through push()
   built_draft_path_ = options_.draft_model_path;
+  built_gpu_layers_ = options_.backend.gpu_layers;
   EngineOptions options = options_;
   options.backend.context_size = context_size;
   options.kv_store = kv_store_.get();

@@ -57,6 +57,9 @@ class EngineHost : public QObject {
   Engine* engine() { return engine_.get(); }
   // The draft model for speculative decoding, loaded with the next load_model() (empty: none).
   void set_draft_model_path(std::string path) { options_.draft_model_path = std::move(path); }
+  // Layers on the GPU (BackendOptions::gpu_layers: -1 all, 0 none, N the first N), from the next
+  // load_model() on.
+  void set_gpu_layers(int64_t layers) { options_.backend.gpu_layers = layers; }
   // The persistent prefix cache for the engines built from now on (opened by the caller off the
   // GUI thread). take_kv_store() ends the engine first, then hands the store back (so that it
   // can be closed off the GUI thread too).
@@ -97,6 +100,7 @@ class EngineHost : public QObject {
   std::shared_ptr<KvStore> kv_store_;  // outlives engine_ (declared before it)
   int64_t context_size_ = -1;
   std::string built_draft_path_;  // the draft model of engine_
+  int64_t built_gpu_layers_ = -1;  // the gpu_layers of engine_
 
   std::mutex mutex_;
   std::deque<Queued> buffer_;     // guarded by mutex_

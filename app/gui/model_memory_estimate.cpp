@@ -23,6 +23,26 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 QString gib(double bytes) { return QString::number(bytes / kGiB, 'f', 2) + QStringLiteral(" GiB"); }
 
+// Stored bytes of each block's tensors ("blk.<i>.<name>"), [n_layer]; other names are not layers.
+// Empty for a layer count no real model has (the metadata is untrusted).
+std::vector<double> layer_tensor_bytes(const gguf::GgufFile& file, int64_t n_layer) {
+  if (n_layer <= 0 || n_layer > 65536) return {};
+  std::vector<double> bytes(static_cast<size_t>(n_layer), 0.0);
+  for (const auto& t : file.tensors()) {
+    if (t.name.rfind("blk.", 0) != 0) continue;
+    const size_t dot = t.name.find('.', 4);
+    if (dot == std::string::npos || dot == 4 || dot - 4 > 9) continue;
+    int64_t layer = 0;
+    bool digits = true;
+    for (size_t i = 4; i < dot; ++i) {
+      if (t.name[i] < '0' || t.name[i] > '9') digits = false;
+      layer = layer * 10 + (t.name[i] - '0');
+    }
+    if (digits && layer < n_layer) bytes[static_cast<size_t>(layer)] += static_cast<double>(t.n_bytes);
+  }
+  return bytes;
+}
+
 }  // namespace
 
 ModelMemoryEstimate estimate_model_memory(const ModelInfo& info, int64_t context_size) {
@@ -55,14 +75,32 @@ ModelMemoryEstimate estimate_model_memory(const ModelInfo& info, int64_t context
   return e;
 }
 
+int64_t gpu_layers_fitting(const ModelMemoryEstimate& e, const std::vector<double>& layer_bytes, double free_bytes) {
+  const auto n_layer = static_cast<int64_t>(layer_bytes.size());
+  if (e.total() <= free_bytes) return n_layer;
+  const double kv_per_layer = n_layer > 0 ? e.kv_cache / static_cast<double>(n_layer) : 0.0;
+  double need = e.buffers;
+  int64_t fit = 0;
+  for (int64_t i = 0; i < n_layer; ++i) {
+    need += layer_bytes[static_cast<size_t>(i)] + kv_per_layer;
+    if (need > free_bytes) break;
+    fit = i + 1;
+  }
+  // The output head joins the GPU part only with the last layer: short of the whole, at most n - 1.
+  return std::min(fit, std::max<int64_t>(n_layer - 1, 0));
+}
+
 QVariantMap inspect_model_file(const QString& path, int64_t context_size) {
   QVariantMap out = read_model_summary(path);
   if (out.contains(QStringLiteral("error"))) return out;
   out[QStringLiteral("path")] = path;
   try {
     const auto file = gguf::GgufFile::open(path.toStdString());
-    const ModelMemoryEstimate e = estimate_model_memory(read_model_info(file), context_size);
+    const ModelInfo info = read_model_info(file);
+    const ModelMemoryEstimate e = estimate_model_memory(info, context_size);
+    const int64_t n_layer = std::max<int64_t>(info.shapes.n_layer, 0);
     QVariantMap m;
+    m[QStringLiteral("layers")] = static_cast<qint64>(n_layer);
     m[QStringLiteral("context")] = static_cast<qint64>(e.context);
     m[QStringLiteral("weights")] = e.weights;
     m[QStringLiteral("kvCache")] = e.kv_cache;
@@ -87,10 +125,18 @@ QVariantMap inspect_model_file(const QString& path, int64_t context_size) {
     } else if (!vram) {
       verdict = QObject::tr("%1: needs %2; free memory unknown.").arg(QString::fromStdString(gpu), need);
     } else {
-      const bool fits = e.total() <= static_cast<double>(vram->free);
+      const double free = static_cast<double>(vram->free);
+      const bool fits = e.total() <= free;
+      const int64_t fit_layers = gpu_layers_fitting(e, layer_tensor_bytes(file, n_layer), free);
       m[QStringLiteral("fits")] = fits;
+      m[QStringLiteral("gpuLayersFit")] = static_cast<qint64>(fit_layers);
       verdict = (fits ? QObject::tr("Fits on %1: needs %2 of %3 free.") : QObject::tr("Does not fit on %1: needs %2, only %3 free; runs on the CPU."))
-                    .arg(QString::fromStdString(gpu), need, gib(static_cast<double>(vram->free)));
+                    .arg(QString::fromStdString(gpu), need, gib(free));
+      if (!fits && fit_layers > 0) {
+        verdict += QLatin1Char(' ') + QObject::tr("With GPU layers set to %1 (Settings), the first %1 of its %2 layers run on the GPU and the rest on the CPU.")
+                                          .arg(fit_layers)
+                                          .arg(n_layer);
+      }
     }
     m[QStringLiteral("verdict")] = verdict;
     out[QStringLiteral("memory")] = m;

@@ -8,6 +8,7 @@
 #include <QString>
 #include <QVariantMap>
 #include <cstdint>
+#include <vector>
 
 namespace hearth {
 
@@ -24,9 +25,16 @@ struct ModelMemoryEstimate {
 // `context_size` 0: min(trained context, 4096), as the backends choose.
 ModelMemoryEstimate estimate_model_memory(const ModelInfo& info, int64_t context_size);
 
+// Partial offload: how many of the model's first layers fit in free_bytes when the rest (and the
+// output head) run on the CPU: each GPU layer takes its stored tensor bytes (layer_bytes[i]) and
+// its share of the KV cache, plus the buffers once. layer_bytes.size() (the model's layer count)
+// when the whole estimate fits, 0 when not even one layer does.
+int64_t gpu_layers_fitting(const ModelMemoryEstimate& e, const std::vector<double>& layer_bytes, double free_bytes);
+
 // read_model_summary() of `path` plus, under "memory": {context, weights, kvCache, buffers,
 // total (bytes), gpu (name or ""), freeVram, totalVram (bytes, -1 unknown), fits (bool, only
-// with a GPU and a known free size), verdict (one line for the dialog)}. Reads the file and the
+// with a GPU and a known free size), layers, gpuLayersFit (gpu_layers_fitting, only where fits
+// is known), verdict (one line for the dialog)}. Reads the file and the
 // GPU's free memory (NVML, no CUDA initialization): call it off the GUI thread.
 QVariantMap inspect_model_file(const QString& path, int64_t context_size);
 

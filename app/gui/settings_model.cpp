@@ -17,7 +17,7 @@ constexpr const char* kPersisted[] = {"temperature", "topK",          "topP",   
                                       "repeatPenalty", "seed",        "maxTokens",      "contextLength",
                                       "overflowPolicy", "theme",      "fontSize",       "specMode",
                                       "draftModelPath", "apiEnabled", "apiPort",        "apiKey",
-                                      "apiAllowLan"};
+                                      "apiAllowLan",   "gpuLayers"};
 
 std::string key_of(const char* name) { return std::string("gui.") + name; }
 

@@ -31,6 +31,8 @@ class SettingsModel : public QObject {
   // and what happens when a conversation outgrows it ("truncate": drop the oldest turns after
   // the system prompt; "error": refuse).
   Q_PROPERTY(int contextLength MEMBER context_length_ NOTIFY changed)
+  // Partial offload: -1 every layer on the GPU when one is used, 0 the CPU only, N the first N.
+  Q_PROPERTY(int gpuLayers MEMBER gpu_layers_ NOTIFY changed)
   Q_PROPERTY(QString overflowPolicy MEMBER overflow_policy_ NOTIFY changed)
   // Look: "system", "light", "dark"; font size in points.
   Q_PROPERTY(QString theme MEMBER theme_ NOTIFY changed)
@@ -57,6 +59,7 @@ class SettingsModel : public QObject {
   SamplingParams sampling() const;
   int64_t max_tokens() const { return max_tokens_; }
   int64_t context_length() const { return context_length_; }
+  int64_t gpu_layers() const { return gpu_layers_ < -1 ? -1 : gpu_layers_; }
   ContextOverflow overflow() const;
   SpecMode spec_mode() const;
   // The draft model the engine should load: the path when speculation may use one, else empty.
@@ -93,6 +96,7 @@ class SettingsModel : public QObject {
   int seed_ = 0;
   int max_tokens_ = 512;
   int context_length_ = 0;
+  int gpu_layers_ = -1;
   QString overflow_policy_ = QStringLiteral("truncate");
   QString theme_ = QStringLiteral("system");
   int font_size_ = 11;

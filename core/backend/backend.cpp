@@ -68,6 +68,12 @@ void Backend::forward_batch_select(std::span<const SequenceSlice> sequences, std
   }
 }
 
+void Backend::forward_stage(std::span<const SequenceSlice> sequences, std::span<const float> hidden_in,
+                            std::vector<float>& out) {
+  if (!hidden_in.empty()) throw Error("this backend computes whole models only, not a range of layers");
+  forward_batch(sequences, out);
+}
+
 void Backend::truncate(int64_t n_past) { single_n_past_ = std::clamp<int64_t>(n_past, 0, single_n_past_); }
 
 }  // namespace hearth

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend/layer_range.h"
 #include "core/kv/kv_geometry.h"
 #include "core/sampling/logit_candidate.h"
 
@@ -69,6 +70,21 @@ class Backend {
   // NVML's total energy); nullopt where the backend cannot measure it (the CPU). Not free: callers
   // sample it every few tens of milliseconds at most.
   virtual std::optional<double> energy_joules() const { return std::nullopt; }
+
+  // ---- Partial offload (layer_range.h, layer_split_backend.h) ----
+  // The part of a pass that a backend built for layers [begin, end) of the model computes.
+  //   hidden_in: when begin > 0, the residual stream entering layer `begin`: float32
+  //              [new tokens of all sequences, n_embd], sequences in order, each sequence's tokens
+  //              in position order; empty when begin == 0 (the tokens are embedded).
+  //   out:       when end == n_layer, the logits exactly as forward_batch writes them; otherwise
+  //              the residual stream leaving layer end - 1, [new tokens of all sequences, n_embd].
+  // K/V of the backend's own layers are written into the sequences' blocks as in forward_batch.
+  // The default serves a whole-model backend (hidden_in empty: forward_batch) and refuses a
+  // hidden input; CpuBackend and CudaBackend implement ranges.
+  virtual void forward_stage(std::span<const SequenceSlice> sequences, std::span<const float> hidden_in,
+                             std::vector<float>& out);
+  // The layers this backend computes, for a model of n_layer layers.
+  virtual LayerRange layer_range() const { return {}; }
 
   // Copy-on-write support: dst := src (all layers, all positions).
   virtual void copy_kv_block(int32_t src, int32_t dst) = 0;

@@ -25,6 +25,7 @@
 #include "core/backend/cuda/cuda_probe.h"
 #include "core/common/error.h"
 #include "core/model/loaded_model.h"
+#include "tests/gpu/greedy_support.h"
 
 using namespace hearth;
 
@@ -34,21 +35,8 @@ const char* kStories = HEARTH_SOURCE_DIR "/resources/models/stories260K.gguf";
 constexpr int kGreedyTokens = 200;
 constexpr int kForcedPositions = 256;
 
-int argmax(const float* v, int64_t n) { return int(std::max_element(v, v + n) - v); }
-
-std::vector<TokenId> greedy(Backend& b, const std::vector<TokenId>& prompt, int n) {
-  b.truncate(0);
-  std::vector<float> logits;
-  b.forward({prompt, false}, logits);
-  std::vector<TokenId> out;
-  for (int i = 0; i < n; ++i) {
-    const TokenId t = argmax(logits.data(), b.n_vocab());
-    out.push_back(t);
-    const TokenId in[1] = {t};
-    if (i + 1 < n) b.forward({in, false}, logits);
-  }
-  return out;
-}
+using test::argmax;
+using test::greedy;
 
 std::unique_ptr<Backend> make_cuda(const LoadedModel& m, int64_t ctx, bool graphs, int64_t kv_blocks = 0,
                                    bool fuse = true) {

@@ -247,6 +247,15 @@ Dialog {
                 Accessible.name: qsTr("Context length")
                 onValueModified: root.settings.contextLength = value
             }
+            Label { text: qsTr("GPU layers (-1: all, 0: CPU only; next load)") }
+            SpinBox {
+                from: -1; to: 4096
+                value: root.settings.gpuLayers
+                editable: true
+                Accessible.name: qsTr("Layers on the GPU")
+                Accessible.description: qsTr("For a model larger than the GPU memory: the first layers run on the GPU, the rest on the CPU")
+                onValueModified: root.settings.gpuLayers = value
+            }
             Label { text: qsTr("When full") }
             ComboBox {
                 textRole: "text"

@@ -31,16 +31,44 @@ int64_t logit_rows(int64_t first, int64_t n, int64_t size, int64_t n_logits) {
   return std::max<int64_t>(0, first + n - std::max(first, size - n_logits));
 }
 
+// options.layers resolved against the model; throws hearth::Error for a range outside it.
+LayerRange checked_range(const LayerRange& range, int64_t n_layer) {
+  if (const std::string why = range.check(n_layer); !why.empty()) throw Error("CPU backend: " + why);
+  return {range.begin, range.resolved_end(n_layer)};
+}
+
+// The views a backend of layers [begin, end) uses: the embedding only for the first stage, the
+// output norm and head only for the last; the other layers stay empty (index = global layer).
+ModelWeights weights_of_range(const ModelWeights& w, int64_t begin, int64_t end) {
+  ModelWeights out;
+  const auto n_layer = static_cast<int64_t>(w.layers.size());
+  if (begin == 0) out.token_embd = w.token_embd;
+  if (end == n_layer) {
+    out.output = w.output;
+    out.output_norm = w.output_norm;
+  }
+  out.rope_freq_factors = w.rope_freq_factors;
+  out.layers.resize(w.layers.size());
+  for (int64_t il = begin; il < end; ++il) out.layers[il] = w.layers[il];
+  return out;
+}
+
 }  // namespace
 
 CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, const CpuBackendOptions& options)
     : config_(config),
       n_ctx_(options.context_size > 0 ? options.context_size : std::min<int64_t>(config.n_ctx_train, 4096)),
       max_batch_(std::max<int64_t>(1, options.max_batch)),
+      begin_(checked_range(options.layers, config.n_layer).begin),
+      end_(checked_range(options.layers, config.n_layer).end),
       pool_(kc::ThreadPool::resolve_count(options.n_threads)),
       matmul_(pool_),
-      resident_(options.resident_weights ? std::make_unique<ResidentWeights>(weights, pool_, /*interleave_rows=*/true) : nullptr),
-      weights_(resident_ ? resident_->weights() : weights) {
+      range_weights_(whole_model() ? ModelWeights{} : weights_of_range(weights, begin_, end_)),
+      resident_(options.resident_weights
+                    ? std::make_unique<ResidentWeights>(whole_model() ? weights : range_weights_, pool_,
+                                                        /*interleave_rows=*/true)
+                    : nullptr),
+      weights_(resident_ ? resident_->weights() : whole_model() ? weights : range_weights_) {
   const auto& c = config_;
   inv_freq_.resize(c.rope_dims / 2);
   for (int64_t i = 0; i < c.rope_dims / 2; ++i) {
@@ -52,7 +80,7 @@ CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, c
   if (options.kv_block_tokens <= 0 || options.kv_block_tokens > (int64_t{1} << 20)) {
     throw Error(fmt::format("KV block size {} tokens is out of range", options.kv_block_tokens));
   }
-  geometry_.n_layer = c.n_layer;
+  geometry_.n_layer = end_ - begin_;
   geometry_.n_kv_head = c.n_head_kv;
   geometry_.head_dim = c.head_dim;
   geometry_.block_tokens = options.kv_block_tokens;
@@ -62,7 +90,7 @@ CpuBackend::CpuBackend(const ModelConfig& config, const ModelWeights& weights, c
     throw Error(fmt::format("KV pool of {} blocks: block ids must fit in 32 bits", n_blocks_));
   }
   int64_t per_block = 0, total = 0;
-  if (!checked_mul<int64_t>(2 * c.n_layer * c.n_head_kv * c.head_dim, geometry_.block_tokens, per_block) ||
+  if (!checked_mul<int64_t>(2 * geometry_.n_layer * c.n_head_kv * c.head_dim, geometry_.block_tokens, per_block) ||
       !checked_mul<int64_t>(per_block, n_blocks_, total) || total > (int64_t{1} << 60) / int64_t(sizeof(float))) {
     throw Error(fmt::format("KV pool of {} blocks of {} tokens is too large", n_blocks_, geometry_.block_tokens));
   }
@@ -174,24 +202,62 @@ void CpuBackend::validate(std::span<const SequenceSlice> sequences) {
 }
 
 void CpuBackend::forward_batch(std::span<const SequenceSlice> sequences, std::vector<float>& logits) {
+  if (!whole_model()) {
+    throw Error(fmt::format("forward_batch on a CPU backend of layers {} .. {} of {}: a partial backend runs "
+                            "through forward_stage (LayerSplitBackend)",
+                            begin_, end_ - 1, config_.n_layer));
+  }
   validate(sequences);
-  const int64_t V = config_.n_vocab;
-  int64_t total_logits = 0;
-  for (const auto& s : sequences) total_logits += s.n_logits;
-  logits.assign(static_cast<size_t>(total_logits * V), 0.0f);
+  run_stage(sequences, {}, logits);
+}
+
+void CpuBackend::forward_stage(std::span<const SequenceSlice> sequences, std::span<const float> hidden_in,
+                               std::vector<float>& out) {
+  int64_t total_tokens = 0;
+  for (const auto& s : sequences) total_tokens += static_cast<int64_t>(s.tokens.size());
+  const int64_t expected = begin_ == 0 ? 0 : total_tokens * config_.n_embd;
+  if (static_cast<int64_t>(hidden_in.size()) != expected) {
+    throw Error(fmt::format("forward_stage of layers {} .. {}: hidden input of {} floats, expected {} ({} tokens x {})",
+                            begin_, end_ - 1, hidden_in.size(), expected, begin_ == 0 ? 0 : total_tokens,
+                            config_.n_embd));
+  }
+  validate(sequences);
+  run_stage(sequences, hidden_in, out);
+}
+
+void CpuBackend::run_stage(std::span<const SequenceSlice> sequences, std::span<const float> hidden_in,
+                           std::vector<float>& result) {
+  const int64_t V = config_.n_vocab, E = config_.n_embd;
+  if (computes_logits()) {
+    int64_t total_logits = 0;
+    for (const auto& s : sequences) total_logits += s.n_logits;
+    result.assign(static_cast<size_t>(total_logits * V), 0.0f);
+  } else {
+    int64_t total_tokens = 0;
+    for (const auto& s : sequences) total_tokens += static_cast<int64_t>(s.tokens.size());
+    result.assign(static_cast<size_t>(total_tokens * E), 0.0f);
+  }
 
   // The tokens of all sequences, in order, cut into chunks of at most max_batch rows; a sequence
-  // may span chunks (its later tokens then see the K/V its earlier chunk wrote).
+  // may span chunks (its later tokens then see the K/V its earlier chunk wrote). Chunk row r is
+  // global row (tokens of all sequences in order) chunk_start + r, for hidden_in and for the
+  // hidden output alike.
   std::vector<Segment> segments;
-  int64_t rows = 0;
-  float* out = logits.data();
+  int64_t rows = 0, chunk_start = 0;
+  float* out = result.data();
   auto flush = [&] {
     if (rows == 0) return;
-    forward_chunk(sequences, segments, rows, out);
-    for (const auto& seg : segments) {
-      const auto& s = sequences[seg.sequence];
-      out += logit_rows(seg.first_token, seg.n_tokens, static_cast<int64_t>(s.tokens.size()), s.n_logits) * V;
+    const float* in = hidden_in.empty() ? nullptr : hidden_in.data() + chunk_start * E;
+    forward_chunk(sequences, segments, rows, in, out);
+    if (computes_logits()) {
+      for (const auto& seg : segments) {
+        const auto& s = sequences[seg.sequence];
+        out += logit_rows(seg.first_token, seg.n_tokens, static_cast<int64_t>(s.tokens.size()), s.n_logits) * V;
+      }
+    } else {
+      out += rows * E;
     }
+    chunk_start += rows;
     segments.clear();
     rows = 0;
   };
@@ -298,10 +364,11 @@ void CpuBackend::attention_block(const LayerWeights& l, int64_t layer, std::span
   matmul(l.wo, attn_.data(), n, h_.data());
 }
 
-// One pass of n rows (the segments' tokens) through every layer; logits of the wanted rows,
-// in row order, to `logits`.
+// One pass of n rows (the segments' tokens) through layers [begin_, end_): the rows come from
+// the token embedding (begin_ == 0) or hidden_in; logits of the wanted rows, in row order, to
+// `out` (end_ == n_layer), else the n rows of the residual stream.
 void CpuBackend::forward_chunk(std::span<const SequenceSlice> sequences, std::span<const Segment> segments, int64_t n,
-                               float* logits) {
+                               const float* hidden_in, float* out) {
   const auto& c = config_;
   const int64_t E = c.n_embd;
   const int64_t half = c.rope_dims / 2;
@@ -309,6 +376,18 @@ void CpuBackend::forward_chunk(std::span<const SequenceSlice> sequences, std::sp
     const auto& s = sequences[seg.sequence];
     for (int64_t j = 0; j < seg.n_tokens; ++j) {
       const int64_t r = seg.first_row + j;
+      positions_[r] = s.n_past + seg.first_token + j;
+      // RoPE angles of this row's position, [rope_dims / 2][cos, sin].
+      const double pos = static_cast<double>(positions_[r]);
+      for (int64_t i = 0; i < half; ++i) {
+        const double angle = pos * static_cast<double>(inv_freq_[i]);
+        rope_cs_[(r * half + i) * 2] = static_cast<float>(std::cos(angle));
+        rope_cs_[(r * half + i) * 2 + 1] = static_cast<float>(std::sin(angle));
+      }
+      if (hidden_in) {  // a later stage: the residual stream entering layer begin_
+        std::memcpy(x_.data() + r * E, hidden_in + r * E, sizeof(float) * E);
+        continue;
+      }
       const auto& emb = weights_.token_embd;
       const auto token = static_cast<uint64_t>(s.tokens[seg.first_token + j]);
       const uint8_t* row = static_cast<const uint8_t*>(emb.data) + token * emb.row_bytes;
@@ -321,20 +400,12 @@ void CpuBackend::forward_chunk(std::span<const SequenceSlice> sequences, std::sp
         row = embedding_row_.data();
       }
       kc::dequantize_row(emb.type, row, x_.data() + r * E, E);
-      positions_[r] = s.n_past + seg.first_token + j;
-      // RoPE angles of this row's position, [rope_dims / 2][cos, sin].
-      const double pos = static_cast<double>(positions_[r]);
-      for (int64_t i = 0; i < half; ++i) {
-        const double angle = pos * static_cast<double>(inv_freq_[i]);
-        rope_cs_[(r * half + i) * 2] = static_cast<float>(std::cos(angle));
-        rope_cs_[(r * half + i) * 2 + 1] = static_cast<float>(std::sin(angle));
-      }
     }
   }
-  for (int64_t il = 0; il < c.n_layer; ++il) {
+  for (int64_t il = begin_; il < end_; ++il) {
     const auto& l = weights_.layers[il];
     for (int64_t t = 0; t < n; ++t) kc::rms_norm(x_.data() + t * E, l.attn_norm.data(), h_.data() + t * E, E, c.rms_eps);
-    attention_block(l, il, sequences, segments, n);
+    attention_block(l, il - begin_, sequences, segments, n);  // the KV pool holds the local layers
     kc::add_inplace(x_.data(), h_.data(), n * E);
 
     for (int64_t t = 0; t < n; ++t) kc::rms_norm(x_.data() + t * E, l.ffn_norm.data(), h_.data() + t * E, E, c.rms_eps);
@@ -344,6 +415,10 @@ void CpuBackend::forward_chunk(std::span<const SequenceSlice> sequences, std::sp
     kc::silu_mul(gate_.data(), up_.data(), n * c.n_ff);
     matmul(l.w_down, gate_.data(), n, h_.data());
     kc::add_inplace(x_.data(), h_.data(), n * E);
+  }
+  if (!computes_logits()) {  // the residual stream leaving layer end_ - 1, for the next stage
+    std::memcpy(out, x_.data(), sizeof(float) * static_cast<size_t>(n * E));
+    return;
   }
   // Only the rows whose logits are wanted go through the output norm and the vocabulary matmul,
   // gathered into h_ [wanted, n_embd] in row order.
@@ -357,7 +432,7 @@ void CpuBackend::forward_chunk(std::span<const SequenceSlice> sequences, std::sp
       ++wanted;
     }
   }
-  if (wanted > 0) matmul(weights_.output, h_.data(), wanted, logits);
+  if (wanted > 0) matmul(weights_.output, h_.data(), wanted, out);
 }
 
 }  // namespace hearth

@@ -3,12 +3,18 @@
 // matrix products through kernels/cpu (AVX2 or portable), float32 activations, and a paged KV
 // cache: a pool of fixed-size blocks stored exactly in the host layout of core/kv/kv_geometry.h
 // (so read/write_kv_block are plain copies).
+//
+// Partial offload (options.layers = [begin, end)): only those layers' weights are used (and copied
+// into resident memory; the token embedding only when begin == 0, the output norm and head only
+// when end == n_layer), the KV pool holds those layers only (kv_geometry().n_layer == end - begin,
+// local layer index il - begin), and passes run through forward_stage; forward_batch then throws.
 #include <cstdlib>
 #include <initializer_list>
 #include <memory>
 #include <vector>
 
 #include "core/backend/backend.h"
+#include "core/backend/layer_range.h"
 #include "core/backend/cpu/resident_weights.h"
 #include "core/model/model_config.h"
 #include "core/model/model_weights.h"
@@ -27,6 +33,8 @@ struct CpuBackendOptions {
   bool resident_weights = true;
   int64_t kv_blocks = 0;        // blocks in the KV pool; 0: enough for one full context
   int64_t kv_block_tokens = 16; // positions per KV block
+  // Partial offload: only these layers (layer_range.h); the whole model by default.
+  LayerRange layers = {};  // an initializer: designated-initializer lists that omit it stay warning-free
 };
 
 class CpuBackend final : public Backend {
@@ -45,6 +53,9 @@ class CpuBackend final : public Backend {
   void copy_kv_block(int32_t src, int32_t dst) override;
   void read_kv_block(int32_t block, std::span<std::byte> bytes) const override;
   void write_kv_block(int32_t block, std::span<const std::byte> bytes) override;
+  void forward_stage(std::span<const SequenceSlice> sequences, std::span<const float> hidden_in,
+                     std::vector<float>& out) override;
+  LayerRange layer_range() const override { return {begin_, end_}; }
 
  private:
   // A run of consecutive tokens of one sequence inside one pass (chunk) through the weights.
@@ -56,9 +67,16 @@ class CpuBackend final : public Backend {
   };
 
   void validate(std::span<const SequenceSlice> sequences);
+  // The passes of forward_batch / forward_stage: hidden_in as forward_stage's (empty when
+  // begin_ == 0), out sized and written as forward_stage's.
+  void run_stage(std::span<const SequenceSlice> sequences, std::span<const float> hidden_in, std::vector<float>& out);
+  bool computes_logits() const { return end_ == config_.n_layer; }
+  bool whole_model() const { return begin_ == 0 && computes_logits(); }
   void check_block_id(int32_t block, const char* what) const;
+  // hidden_in: the chunk's input rows [n_rows, n_embd] when begin_ > 0, else null (embedding).
+  // out: the chunk's logits rows (end_ == n_layer) or its output rows [n_rows, n_embd].
   void forward_chunk(std::span<const SequenceSlice> sequences, std::span<const Segment> segments, int64_t n_rows,
-                     float* logits);
+                     const float* hidden_in, float* out);
   void matmul(const MatrixView& w, const float* x, int64_t m, float* y);
   // Products of one input with several matrices (Q/K/V, gate/up) in one pass over the pool.
   void matmul_shared(std::initializer_list<kernels::cpu::MatmulTarget> targets, int64_t n_cols, const float* x,
@@ -71,10 +89,14 @@ class CpuBackend final : public Backend {
   const ModelConfig& config_;
   int64_t n_ctx_;
   int64_t max_batch_;
+  int64_t begin_, end_;  // layers [begin_, end_) of the model (options.layers, resolved and checked)
   kernels::cpu::ThreadPool pool_;
   kernels::cpu::Matmul matmul_;
+  // A partial backend's views: the caller's with the unused matrices and norms left out (so
+  // ResidentWeights copies only what is used); empty for a whole-model backend.
+  ModelWeights range_weights_;
   std::unique_ptr<ResidentWeights> resident_;  // set when the weights were copied
-  const ModelWeights& weights_;                // resident_->weights() or the caller's
+  const ModelWeights& weights_;                // resident_->weights(), range_weights_ or the caller's
 
   // KV pool: n_blocks_ blocks of block_floats_ floats, each [n_layer][2][n_kv_head][block_tokens][head_dim].
   KvGeometry geometry_;

@@ -66,8 +66,10 @@ uint64_t device_matrix_bytes(const MatrixView& m, bool repack) {
   const uint64_t repacked = repack ? kcu::repacked_bytes(m.type, m.n_rows, m.n_cols) : 0;
   return std::max<uint64_t>(m.bytes(), repacked);
 }
+// KV blocks hold the backend's own layers only (partial offload: layer_range.h).
 uint64_t kv_pool_bytes(const ModelConfig& c, const CudaBackendOptions& o) {
-  return static_cast<uint64_t>(resolve_kv_blocks(c, o)) * 2 * c.n_layer * c.n_head_kv * o.block_tokens * c.head_dim * 2;
+  return static_cast<uint64_t>(resolve_kv_blocks(c, o)) * 2 * o.layers.count(c.n_layer) * c.n_head_kv *
+         o.block_tokens * c.head_dim * 2;
 }
 
 // Per-token metadata of one device pass, in one pinned host array and one device array, so a
@@ -87,8 +89,11 @@ struct MetaLayout {
 
 CudaMemoryEstimate estimate_cuda_memory(const ModelConfig& c, const ModelWeights& w, const CudaBackendOptions& o) {
   CudaMemoryEstimate e;
-  e.weights = device_matrix_bytes(w.output, o.repack_weights);
-  for (const auto& l : w.layers) {
+  if (!o.layers.check(c.n_layer).empty()) return e;  // the backend refuses such a range
+  // The output head lives with the last layer; a range's own layers only (partial offload).
+  if (o.layers.last(c.n_layer)) e.weights = device_matrix_bytes(w.output, o.repack_weights);
+  for (int64_t il = o.layers.begin; il < o.layers.resolved_end(c.n_layer); ++il) {
+    const auto& l = w.layers[static_cast<size_t>(il)];
     for (const MatrixView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
       e.weights += device_matrix_bytes(*m, o.repack_weights);
     }
@@ -146,6 +151,14 @@ struct CudaBackend::Impl {
   int64_t prefill_max_len = 0;  // [pre4] longest sequence of the pass being enqueued (prefill_attention splits)
   uint64_t allocated = 0;
   uint64_t matrix_bytes = 0;
+  // Partial offload (layer_range.h): this backend computes model layers layer_begin ..
+  // layer_begin + n_local - 1; `layers` and the KV blocks hold those only. last_stage: the range
+  // ends at the model's last layer (output head here, logits out); else the residual stream
+  // leaving the range is copied out (hidden_host).
+  int64_t layer_begin = 0;
+  int64_t n_local = 0;
+  bool last_stage = true;
+  bool whole_model() const { return layer_begin == 0 && last_stage; }
 
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
@@ -162,6 +175,7 @@ struct CudaBackend::Impl {
   // which the prefill attention may fill entirely.
   DeviceBuffer decode_attention_workspace;
   PinnedBuffer meta_host, x_host, logits_host;
+  PinnedBuffer hidden_host;  // [max_batch, n_embd]: a range ending before the last layer
   MetaLayout meta_layout;
   std::map<int64_t, cudaGraphExec_t> decode_graphs;  // by graph_key(tokens, logit rows) [dec4]
   std::unique_ptr<cuda_detail::KernelProfiler> profiler;  // when profiling (options.profile)
@@ -248,7 +262,11 @@ struct CudaBackend::Impl {
     n_ctx = resolve_context(c, options);
     max_batch = std::max<int64_t>(1, options.max_batch);
     if (options.block_tokens <= 0) throw Error("CUDA backend: block_tokens must be positive");
-    geometry = KvGeometry{c.n_layer, c.n_head_kv, c.head_dim, options.block_tokens, DType::F16};
+    if (const std::string bad = options.layers.check(c.n_layer); !bad.empty()) throw Error("CUDA backend: " + bad);
+    layer_begin = options.layers.begin;
+    n_local = options.layers.count(c.n_layer);
+    last_stage = options.layers.last(c.n_layer);
+    geometry = KvGeometry{n_local, c.n_head_kv, c.head_dim, options.block_tokens, DType::F16};
     n_blocks = resolve_kv_blocks(c, options);
     if (n_blocks > std::numeric_limits<int32_t>::max()) throw Error("CUDA backend: too many KV blocks");
 
@@ -285,11 +303,17 @@ struct CudaBackend::Impl {
     }
 
     const auto t0 = std::chrono::steady_clock::now();
-    spdlog::info("{}: loading {} layers ({} of weights, {} free)", name, c.n_layer, gib(double(need.weights)),
-                 gib(double(free)));
-    layers.resize(static_cast<size_t>(c.n_layer));
-    for (int64_t il = 0; il < c.n_layer; ++il) {
-      const auto& hl = host_weights.layers[static_cast<size_t>(il)];
+    if (whole_model()) {
+      spdlog::info("{}: loading {} layers ({} of weights, {} free)", name, c.n_layer, gib(double(need.weights)),
+                   gib(double(free)));
+    } else {
+      spdlog::info("{}: loading layers {} .. {} of {}{} ({} of weights, {} free)", name, layer_begin,
+                   layer_begin + n_local - 1, c.n_layer, last_stage ? " and the output head" : "",
+                   gib(double(need.weights)), gib(double(free)));
+    }
+    layers.resize(static_cast<size_t>(n_local));
+    for (int64_t il = 0; il < n_local; ++il) {
+      const auto& hl = host_weights.layers[static_cast<size_t>(layer_begin + il)];
       auto& l = layers[static_cast<size_t>(il)];
       if (options.fuse_matrices && stackable({&hl.wq, &hl.wk, &hl.wv})) {
         l.qkv = upload_stacked({&hl.wq, &hl.wk, &hl.wv}, "attn_qkv");
@@ -338,13 +362,15 @@ struct CudaBackend::Impl {
       l.bv = upload_floats(hl.bv, "attn_v.bias");
       l.q_norm = upload_floats(hl.q_norm, "attn_q_norm");
       l.k_norm = upload_floats(hl.k_norm, "attn_k_norm");
-      const int64_t step = std::max<int64_t>(1, c.n_layer / 4);
-      if ((il + 1) % step == 0 || il + 1 == c.n_layer) {
-        spdlog::info("{}: loaded {}/{} layers", name, il + 1, c.n_layer);
+      const int64_t step = std::max<int64_t>(1, n_local / 4);
+      if ((il + 1) % step == 0 || il + 1 == n_local) {
+        spdlog::info("{}: loaded {}/{} layers", name, il + 1, n_local);
       }
     }
-    output = upload_matrix(host_weights.output, "output");
-    output_norm = upload_floats(host_weights.output_norm, "output_norm");
+    if (last_stage) {
+      output = upload_matrix(host_weights.output, "output");
+      output_norm = upload_floats(host_weights.output_norm, "output_norm");
+    }
 
     // RoPE (cos, sin) per position, computed as the CPU backend does (double angle of a float
     // frequency) so both paths rotate by the same numbers. [n_ctx][rope_dims / 2][2]
@@ -374,10 +400,12 @@ struct CudaBackend::Impl {
     gate = alloc(B * c.n_ff * f, "activations");
     up = alloc(B * c.n_ff * f, "activations");
     fused_out = alloc(B * std::max(c.q_dim() + 2 * c.kv_dim(), 2 * c.n_ff) * f, "activations");
-    logit_in = alloc(kLogitRows * c.n_embd * f, "logits");
-    logits = alloc(kLogitRows * c.n_vocab * f, "logits");
+    if (last_stage) {
+      logit_in = alloc(kLogitRows * c.n_embd * f, "logits");
+      logits = alloc(kLogitRows * c.n_vocab * f, "logits");
+    }
 
-    size_t ws = kcu::gemm_workspace_bytes(output.w, std::min<int64_t>(kLogitRows, max_batch));
+    size_t ws = last_stage ? kcu::gemm_workspace_bytes(output.w, std::min<int64_t>(kLogitRows, max_batch)) : 0;
     for (const auto& l : layers) {
       for (const Matrix* m : {&l.qkv, &l.qk, &l.gate_up, &l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) {
         if (!m->w.data) continue;
@@ -402,9 +430,13 @@ struct CudaBackend::Impl {
     meta = alloc(static_cast<size_t>(meta_layout.total()) * sizeof(int32_t), "batch metadata");
     meta_host = PinnedBuffer(static_cast<size_t>(meta_layout.total()) * sizeof(int32_t), "batch metadata");
     x_host = PinnedBuffer(B * c.n_embd * f, "embeddings");
-    logits_host = PinnedBuffer(kLogitRows * c.n_vocab * f, "logits");
+    if (last_stage) {
+      logits_host = PinnedBuffer(kLogitRows * c.n_vocab * f, "logits");
+    } else {
+      hidden_host = PinnedBuffer(B * c.n_embd * f, "hidden states");
+    }
     // [host5] Best-entries selection for up to kLogitRows rows (none for vocabularies too large).
-    if (const size_t sw = kcu::logit_select_workspace_bytes(kLogitRows, c.n_vocab, kcu::kLogitSelectMaxK); sw > 0) {
+    if (const size_t sw = !whole_model() ? 0 : kcu::logit_select_workspace_bytes(kLogitRows, c.n_vocab, kcu::kLogitSelectMaxK); sw > 0) {
       const size_t out_bytes = static_cast<size_t>(kLogitRows * kcu::kLogitSelectMaxK) * sizeof(kcu::LogitCandidate);
       select_workspace = alloc(sw, "logit selection");
       select_out = alloc(out_bytes, "logit selection");
@@ -423,7 +455,7 @@ struct CudaBackend::Impl {
     s.n_tokens = n_tokens;
     s.n_head = config.n_head;
     s.layer = layer;
-    s.kv = {config.n_layer, config.n_head_kv, config.head_dim, geometry.block_tokens};
+    s.kv = {n_local, config.n_head_kv, config.head_dim, geometry.block_tokens};
     s.scale = 1.0f / std::sqrt(static_cast<float>(config.head_dim));
     s.n_splits = n_splits;
     if (n_tokens <= kMaxGraphTokens) {
@@ -486,7 +518,7 @@ struct CudaBackend::Impl {
     float* P = proj.get<float>();
     void* q8 = gemm_workspace.get();
     const bool small = matvec_pass;
-    for (int64_t il = 0; il < c.n_layer; ++il) {
+    for (int64_t il = 0; il < n_local; ++il) {  // local layer index: weights and KV of this range
       const auto& l = layers[static_cast<size_t>(il)];
       const bool attn_q8 = small && l.attn_q8, wo_q8 = small && l.wo_q8;
       const bool ffn_q8 = small && l.ffn_q8, down_q8 = small && l.down_q8;
@@ -550,7 +582,7 @@ struct CudaBackend::Impl {
       rs.rope_dims = c.rope_dims;
       rs.halves = c.rope_style == RopeStyle::kHalves;
       rs.layer = il;
-      rs.kv = {c.n_layer, c.n_head_kv, c.head_dim, geometry.block_tokens};
+      rs.kv = {n_local, c.n_head_kv, c.head_dim, geometry.block_tokens};
       op(kcu::rope_kv_write(Q, K, Vv, rope_table.get<float>(), positions,
                                table_offsets, tables, kv_pool.get(), rs, stream),
             "rope_kv_write");
@@ -600,6 +632,14 @@ struct CudaBackend::Impl {
           "logits copy");
   }
 
+  // Partial offload, a range ending before the last layer: the residual stream leaving it
+  // (x after enqueue_layers' final residual add), [n, n_embd], to hidden_host.
+  void enqueue_hidden_out(int64_t n) {
+    op(cudaMemcpyAsync(hidden_host.get(), x.get(), static_cast<size_t>(n * config.n_embd) * sizeof(float),
+                       cudaMemcpyDeviceToHost, stream),
+       "hidden copy");
+  }
+
   void enqueue_inputs(int64_t n, int64_t n_seqs) {
     const size_t meta_bytes =
         static_cast<size_t>(meta_layout.tables() + n_seqs * meta_layout.max_blocks_per_seq) * sizeof(int32_t);
@@ -619,7 +659,9 @@ struct CudaBackend::Impl {
   }
   // The graph of that pass shape (and logits destination), captured on first use.
   cudaGraphExec_t decode_graph(int64_t n, int64_t n_logit_rows) {
-    const int64_t key = graph_key(n, n_logit_rows) + (defer_logits ? (int64_t{1} << 40) : 0);  // [host5]
+    // [host5] deferred logits apart; a range ending early has one graph per token count
+    const int64_t key = !last_stage ? graph_key(n, 0)
+                                    : graph_key(n, n_logit_rows) + (defer_logits ? (int64_t{1} << 40) : 0);
     auto it = decode_graphs.find(key);
     if (it == decode_graphs.end()) {
       cudaGraph_t graph = nullptr;
@@ -627,7 +669,11 @@ struct CudaBackend::Impl {
       try {
         enqueue_inputs(n, n);
         enqueue_layers(n, attention_splits(n, n_ctx), true);
-        if (n_logit_rows > 0) enqueue_logits(0, n_logit_rows);
+        if (!last_stage) {
+          enqueue_hidden_out(n);
+        } else if (n_logit_rows > 0) {
+          enqueue_logits(0, n_logit_rows);
+        }
       } catch (...) {
         (void)cudaStreamEndCapture(stream, &graph);
         if (graph) (void)cudaGraphDestroy(graph);
@@ -668,7 +714,8 @@ struct CudaBackend::Impl {
   }
 
   // Runs the pass of n tokens (metadata and embeddings already in the pinned buffers) and copies
-  // the logits of its n_logit_rows rows to `out`.
+  // the logits of its n_logit_rows rows to `out` (a range ending before the last layer: the n
+  // rows of the residual stream, [n, n_embd]).
   // prompt_only: no slice of the pass has a logit row per token (no decode or verify rows).
   void run_pass(int64_t n, int64_t n_seqs, int64_t max_len, int64_t n_logit_rows, bool decode, bool prompt_only,
                 float* out) {
@@ -687,7 +734,11 @@ struct CudaBackend::Impl {
       }
       if (defer_logits) return;  // [host5] the selection that follows on the stream waits for it
       check(cudaStreamSynchronize(stream), "decode step");
-      std::memcpy(out, logits_host.get(), static_cast<size_t>(n_logit_rows * V) * sizeof(float));
+      if (!last_stage) {
+        std::memcpy(out, hidden_host.get(), static_cast<size_t>(n * config.n_embd) * sizeof(float));
+      } else {
+        std::memcpy(out, logits_host.get(), static_cast<size_t>(n_logit_rows * V) * sizeof(float));
+      }
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -695,6 +746,13 @@ struct CudaBackend::Impl {
     enqueue_inputs(n, n_seqs);
     prefill_max_len = max_len;  // [pre4] prefill_attention's position splits
     enqueue_layers(n, decode ? attention_splits(n, n_ctx) : attention_splits(n, max_len), matvec_pass);
+    if (!last_stage) {
+      enqueue_hidden_out(n);
+      check(cudaStreamSynchronize(stream), "forward pass");
+      std::memcpy(out, hidden_host.get(), static_cast<size_t>(n * config.n_embd) * sizeof(float));
+      if (profiler) profiler->end_pass(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      return;
+    }
     for (int64_t first = 0; first < n_logit_rows; first += kLogitRows) {
       const int64_t rows = std::min(kLogitRows, n_logit_rows - first);
       enqueue_logits(first, rows);
@@ -746,10 +804,12 @@ struct CudaBackend::Impl {
     std::vector<int32_t> table(static_cast<size_t>(geometry.blocks_for(n)));
     std::iota(table.begin(), table.end(), 0);
     const SequenceSlice warm{tokens, 0, table, 0};
+    // a range starting past layer 0 takes the residual stream in: zeros serve as well as tokens
+    const std::vector<float> hidden(layer_begin > 0 ? static_cast<size_t>(n * config.n_embd) : 0, 0.0f);
     std::vector<float> logits;
     auto saved_profiler = std::move(profiler);
     try {
-      forward_batch({&warm, 1}, logits);
+      forward_walk({&warm, 1}, hidden, logits);
     } catch (...) {
       profiler = std::move(saved_profiler);
       throw;
@@ -757,15 +817,27 @@ struct CudaBackend::Impl {
     profiler = std::move(saved_profiler);
   }
 
-  void forward_batch(std::span<const SequenceSlice> seqs, std::vector<float>& out) {
+  // forward_batch of a whole model (hidden_in empty), or Backend::forward_stage of a layer range:
+  // the input rows are the tokens' embeddings (range starting at layer 0) or hidden_in's rows
+  // [tokens of all sequences, n_embd]; the output is the logits (range ending at the last layer)
+  // or the residual stream leaving the range, [tokens of all sequences, n_embd].
+  void forward_walk(std::span<const SequenceSlice> seqs, std::span<const float> hidden_in, std::vector<float>& out) {
     // The engine thread may not be the thread that loaded the model: select the device here.
     check(cudaSetDevice(options.device), "cudaSetDevice");
     validate(seqs);
     const int64_t V = config.n_vocab, E = config.n_embd;
-    int64_t total_logits = 0;
-    for (const auto& q : seqs) total_logits += q.n_logits;
+    int64_t total_logits = 0, total_tokens = 0;
+    for (const auto& q : seqs) {
+      total_logits += q.n_logits;
+      total_tokens += static_cast<int64_t>(q.tokens.size());
+    }
+    const size_t hidden_expected = layer_begin > 0 ? static_cast<size_t>(total_tokens * E) : 0;
+    if (hidden_in.size() != hidden_expected) {
+      throw Error(fmt::format("CUDA backend (layers {} .. {}): {} input hidden values given, {} expected", layer_begin,
+                              layer_begin + n_local - 1, hidden_in.size(), hidden_expected));
+    }
     // Every row is written by its pass below: no zero fill (0.5 MB per token at a 128k vocabulary).
-    out.resize(static_cast<size_t>(total_logits * V));
+    out.resize(static_cast<size_t>(last_stage ? total_logits * V : total_tokens * E));
 
     int32_t* mh = meta_host.get<int32_t>();
     float* xh = x_host.get<float>();
@@ -773,11 +845,13 @@ struct CudaBackend::Impl {
     // Walk all new tokens in order, packing them into passes of at most max_batch tokens; a
     // sequence may continue in the next pass (its earlier positions are in the pool by then).
     int64_t n = 0, n_seqs = 0, n_logit_rows = 0, max_len = 0, out_row = 0;
+    int64_t token_row = 0;  // tokens of all sequences before the current one (hidden_in / out rows)
     bool decode = true, prompt_only = true;
     int64_t last_seq = -1;
     auto flush = [&] {
       if (n == 0) return;
-      run_pass(n, n_seqs, max_len, n_logit_rows, decode, prompt_only, out.data() + out_row * V);
+      float* dst = last_stage ? out.data() + out_row * V : out.data() + (token_row - n) * E;
+      run_pass(n, n_seqs, max_len, n_logit_rows, decode, prompt_only, dst);
       out_row += n_logit_rows;
       n = n_seqs = n_logit_rows = max_len = 0;
       decode = prompt_only = true;
@@ -801,12 +875,17 @@ struct CudaBackend::Impl {
         mh[meta_layout.table_offsets() + n] = static_cast<int32_t>((n_seqs - 1) * meta_layout.max_blocks_per_seq);
         if (i >= len - q.n_logits) mh[meta_layout.logit_rows() + n_logit_rows++] = static_cast<int32_t>(n);
         max_len = std::max(max_len, pos + 1);
-        const auto* row = static_cast<const uint8_t*>(emb.data) + static_cast<uint64_t>(q.tokens[i]) * emb.row_bytes;
-        const auto st = kernels::cpu::dequantize_row(emb.type, row, xh + n * E, E);
-        if (st != kernels::KernelStatus::kOk) {
-          throw Error(fmt::format("token embedding: {}", kernels::to_string(st)));
+        if (layer_begin > 0) {
+          std::memcpy(xh + n * E, hidden_in.data() + token_row * E, static_cast<size_t>(E) * sizeof(float));
+        } else {
+          const auto* row = static_cast<const uint8_t*>(emb.data) + static_cast<uint64_t>(q.tokens[i]) * emb.row_bytes;
+          const auto st = kernels::cpu::dequantize_row(emb.type, row, xh + n * E, E);
+          if (st != kernels::KernelStatus::kOk) {
+            throw Error(fmt::format("token embedding: {}", kernels::to_string(st)));
+          }
         }
         ++n;
+        ++token_row;
       }
     }
     flush();
@@ -827,7 +906,8 @@ bool CudaBackend::select_on_device(std::span<const SequenceSlice> seqs, std::spa
   }
   int32_t k_max = 0;
   for (int32_t k : top_k) k_max = std::max(k_max, k);
-  if (static_cast<int64_t>(top_k.size()) != rows || rows == 0 || rows > kLogitRows || tokens > d.max_batch ||
+  if (!d.whole_model() || static_cast<int64_t>(top_k.size()) != rows || rows == 0 || rows > kLogitRows ||
+      tokens > d.max_batch ||
       k_max < 1 || k_max > kcu::kLogitSelectMaxK || d.select_out.bytes() == 0) {
     return false;
   }
@@ -836,7 +916,7 @@ bool CudaBackend::select_on_device(std::span<const SequenceSlice> seqs, std::spa
   if (ws == 0 || ws > d.select_workspace.bytes()) return false;
   d.defer_logits = true;
   try {
-    d.forward_batch(seqs, d.deferred_rows);
+    d.forward_walk(seqs, {}, d.deferred_rows);
   } catch (...) {
     d.defer_logits = false;
     throw;
@@ -904,8 +984,19 @@ KvGeometry CudaBackend::kv_geometry() const { return impl_->geometry; }
 int64_t CudaBackend::kv_block_count() const { return impl_->n_blocks; }
 
 void CudaBackend::forward_batch(std::span<const SequenceSlice> sequences, std::vector<float>& logits) {
-  impl_->forward_batch(sequences, logits);
+  if (!impl_->whole_model()) {
+    throw Error(fmt::format("this CUDA backend holds layers {} .. {} of {} only: run it through forward_stage",
+                            impl_->layer_begin, impl_->layer_begin + impl_->n_local - 1, impl_->config.n_layer));
+  }
+  impl_->forward_walk(sequences, {}, logits);
 }
+
+void CudaBackend::forward_stage(std::span<const SequenceSlice> sequences, std::span<const float> hidden_in,
+                                std::vector<float>& out) {
+  impl_->forward_walk(sequences, hidden_in, out);
+}
+
+LayerRange CudaBackend::layer_range() const { return {impl_->layer_begin, impl_->layer_begin + impl_->n_local}; }
 
 namespace {
 void check_block(int32_t block, int64_t n_blocks) {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/backend/backend.h"
+#include "core/backend/layer_range.h"
 #include "core/model/model_config.h"
 #include "core/model/model_weights.h"
 
@@ -31,6 +32,8 @@ struct CudaBackendOptions {
   // and the destructor logs a table per pass kind. Also on when the environment has
   // HEARTH_CUDA_PROFILE=1. Slows every pass by a few milliseconds.
   bool profile = false;
+  // Partial offload: only these layers on the device (layer_range.h); the whole model by default.
+  LayerRange layers = {};
 };
 
 // Device memory the backend would allocate for a model (weights, KV pool, buffers), for the
@@ -63,6 +66,10 @@ class CudaBackend final : public Backend {
   void copy_kv_block(int32_t src, int32_t dst) override;
   void read_kv_block(int32_t block, std::span<std::byte> bytes) const override;
   void write_kv_block(int32_t block, std::span<const std::byte> bytes) override;
+  // Partial offload (options.layers): forward_batch needs the whole model; a range runs here.
+  void forward_stage(std::span<const SequenceSlice> sequences, std::span<const float> hidden_in,
+                     std::vector<float>& out) override;
+  LayerRange layer_range() const override;
   // [host5] Greedy / top-k rows reduced to their best entries on the device (logit_select.h);
   // passes that do not fit that plan take the host default.
   void forward_batch_select(std::span<const SequenceSlice> sequences, std::span<const int32_t> top_k,

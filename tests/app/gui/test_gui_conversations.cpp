@@ -128,6 +128,7 @@ class TestGuiConversations : public QObject, private hearth_test::GuiTestCase {
     settings.setProperty("seed", 1234);
     settings.setProperty("maxTokens", 16);
     settings.setProperty("contextLength", 256);
+    settings.setProperty("gpuLayers", 3);
     settings.setProperty("overflowPolicy", QStringLiteral("error"));
     settings.setProperty("theme", QStringLiteral("dark"));
     settings.setProperty("fontSize", 14);
@@ -146,6 +147,7 @@ class TestGuiConversations : public QObject, private hearth_test::GuiTestCase {
     QCOMPARE(again.property("seed").toInt(), 1234);
     QCOMPARE(again.property("maxTokens").toInt(), 16);
     QCOMPARE(again.property("contextLength").toInt(), 256);
+    QCOMPARE(again.property("gpuLayers").toInt(), 3);
     QCOMPARE(again.property("overflowPolicy").toString(), QStringLiteral("error"));
     QCOMPARE(again.property("theme").toString(), QStringLiteral("dark"));
     QCOMPARE(again.property("fontSize").toInt(), 14);

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "app/gui/message_stats.h"
 #include "app/gui/sampling_json.h"
@@ -220,6 +221,29 @@ class TestGuiFeatures : public QObject, private hearth_test::GuiTestCase {
           static_cast<unsigned long long>(stats.accepted_tokens));
     QVERIFY(stats.drafted_tokens > 0);
     QVERIFY(stats.accepted_tokens > 0);  // greedy, drafting for itself: most drafts are accepted
+  }
+
+  // The GPU layers setting (partial offload) reaches the backend factory with the next model load;
+  // without a GPU the model still loads, on the CPU, and says why.
+  void gpuLayersSettingReachesTheBackendOnTheNextLoad() {
+    auto asked = std::make_shared<std::vector<int64_t>>();
+    QVERIFY(start([asked](hearth::GuiConfig& config) {
+      config.backend_factory = [asked](const hearth::LoadedModel& model, const hearth::BackendOptions& options) {
+        asked->push_back(options.gpu_layers);
+        return hearth::create_backend(model, options);
+      };
+    }));
+    QVERIFY(wait_ready());
+    QVERIFY(!asked->empty());
+    QCOMPARE(asked->back(), int64_t{-1});  // every layer on the GPU when one is used
+    gui_->app().settings()->setProperty("gpuLayers", 2);
+    QSignalSpy reloaded(gui_->app().models(), &hearth::ModelManager::loaded);
+    gui_->app().models()->load(hearth_test::stories_model());
+    QVERIFY(hearth_test::wait_signal(reloaded, 60000));
+    QVERIFY(wait_ready());
+    QCOMPARE(asked->back(), int64_t{2});
+    QVERIFY2(!gui_->app().models()->device_reason().isEmpty(), "the device choice is explained");
+    QCOMPARE(send_and_wait(QStringLiteral("Once upon a time")), QStringLiteral("length"));
   }
 
   void presetsPerConversation() {

@@ -387,6 +387,23 @@ class TestModelDownload : public QObject {
     QCOMPARE(memory.value(QStringLiteral("context")).toLongLong(), 256);
     QVERIFY(!memory.value(QStringLiteral("verdict")).toString().isEmpty());
     QVERIFY(hearth::inspect_model_file(dir_->filePath(QStringLiteral("none.gguf")), 0).contains(QStringLiteral("error")));
+    QCOMPARE(memory.value(QStringLiteral("layers")).toLongLong(), s.n_layer);
+  }
+
+  // Partial offload advice: the first layers whose bytes + KV share + the buffers fit, by hand.
+  void gpuLayersFittingCountsWholeLayers() {
+    hearth::ModelMemoryEstimate e;
+    e.weights = 1000;  // 4 layers of 200 + a 200-byte head and embedding
+    e.kv_cache = 40;   // 10 per layer
+    e.buffers = 100;
+    const std::vector<double> layers{200, 200, 200, 200};
+    QCOMPARE(hearth::gpu_layers_fitting(e, layers, 1140), int64_t{4});  // the whole model fits
+    QCOMPARE(hearth::gpu_layers_fitting(e, layers, 1139), int64_t{3});  // 100 + 3 * 210 = 730 <= 1139; short of the whole: at most 3
+    QCOMPARE(hearth::gpu_layers_fitting(e, layers, 730), int64_t{3});
+    QCOMPARE(hearth::gpu_layers_fitting(e, layers, 729), int64_t{2});
+    QCOMPARE(hearth::gpu_layers_fitting(e, layers, 310), int64_t{1});
+    QCOMPARE(hearth::gpu_layers_fitting(e, layers, 309), int64_t{0});
+    QCOMPARE(hearth::gpu_layers_fitting(e, {}, 10), int64_t{0});
   }
 };
 
