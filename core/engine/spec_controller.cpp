@@ -156,8 +156,8 @@ std::vector<int32_t> SpecController::plan(std::span<const SpecAsk> asks, int64_t
   const bool refresh_plain = base == 0 && costs_.steps_since_plain(batch) >= kPlainRefreshSteps;
   const double budget = loss_budget(t_plain);
   // Plain steps measured at this batch size (the loss ledger compares with a measured plain cost,
-  // not a guess): kMinPlainSamples at the first batch size (the cell keeps the lower of its first
-  // two samples), one where streams finished or joined (capped by the larger batches' cost), none
+  // not a guess): kMinPlainSamples at the first batch size (the cell keeps the lowest of its first
+  // four samples), one where streams finished or joined (capped by the larger batches' cost), none
   // where two other batch sizes pin it (as streams finish one by one at the end of a batch).
   const bool plain_known =
       costs_.samples(batch, 0) >= (costs_.plain_measured_elsewhere(batch) ? 1 : kMinPlainSamples) ||
@@ -178,7 +178,8 @@ std::vector<int32_t> SpecController::plan(std::span<const SpecAsk> asks, int64_t
     const int64_t ramp = std::max<int64_t>(base + 1, largest + std::max<int64_t>(largest > 0 ? kFirstJump : 0, largest)) - base;
     // Losing a step: its estimated cost against plain decode, every draft rejected.
     // The cost of a shape never measured is taken pessimistically here (StepCostModel::estimate).
-    auto fits = [&](int64_t e) { return lost_s_ + costs_.estimate(batch, base + e, true) - t_plain <= budget; };
+    const double ledger_plain = costs_.ledger_plain_seconds(batch);
+    auto fits = [&](int64_t e) { return lost_s_ + costs_.estimate(batch, base + e, true) - ledger_plain <= budget; };
     double tokens = base_tokens;
     const double plain_rate = base_tokens / costs_.estimate(batch, base);
     double best = plain_rate, best_fitting = plain_rate;
@@ -222,7 +223,7 @@ void SpecController::record_verify(SpecStreamState& s, int64_t drafted, int64_t 
 void SpecController::record_step(int64_t batch, int64_t extra, int64_t emitted, double seconds) {
   if (batch < 1 || !(seconds > 0)) return;
   decode_s_ += seconds;
-  const double t_plain = costs_.estimate(batch, 0);
+  const double t_plain = costs_.ledger_plain_seconds(batch);
   const bool kept = costs_.record(batch, extra, seconds);
   // A first launch's warm-up (dropped by the cost model) is a one-off that plain decode paid at
   // its own first step too: it is not charged.

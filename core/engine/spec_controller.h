@@ -16,7 +16,8 @@
 // the draft length follows acceptance.
 //
 // The loss is bounded: every step where `auto` drafted is compared with plain decode emitting
-// the same tokens (the measured plain step time), and a step with drafts is planned only if
+// the same tokens (the measured plain step time, its steadier long average where that is lower:
+// StepCostModel::ledger_plain_seconds), and a step with drafts is planned only if
 // losing all of it (every draft rejected, at the shape's pessimistic cost estimate: above a
 // single measured verify shape its whole extra cost counts per row) keeps the time lost so far
 // within kLossShare of all decode time plus half a plain step. Time won is kept as a cushion of
@@ -63,7 +64,7 @@ class SpecController {
  public:
   static constexpr int64_t kPlainRefreshSteps = 64;  // verify steps at a batch size between plain ones
   static constexpr int64_t kStaleSteps = 64;         // see above
-  static constexpr int64_t kMinPlainSamples = 2;     // plain steps at a batch size before `auto` drafts there
+  static constexpr int64_t kMinPlainSamples = 4;     // plain steps at a batch size before `auto` drafts there
   static constexpr int64_t kFirstJump = 8;           // draft rows added after the first verify step
   static constexpr double kLossShare = 0.005;        // of decode time, lost against plain at most
   static constexpr double kLossAllowancePlainSteps = 0.5;

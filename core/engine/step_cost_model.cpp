@@ -12,8 +12,12 @@ namespace {
 // loading, library plans, allocations), not the shape's cost.
 constexpr double kWarmupOutlier = 3.0;
 // The first samples of a cell keep their minimum (a first launch is often slow), then the cell
-// becomes a moving average.
+// becomes a moving average. A plain cell keeps the minimum of more: every verify step's gain or
+// loss is judged against it, so a plain cost measured too high (two samples that both came out
+// slow) would hide a real loss for as long as no plain step refreshes it; the minimum of four
+// errs low, which only makes `auto` more careful.
 constexpr int64_t kMinOfFirst = 2;
+constexpr int64_t kMinOfFirstPlain = 4;
 
 }  // namespace
 
@@ -44,6 +48,13 @@ int64_t StepCostModel::largest_measured(int64_t batch) const {
     if (cells[static_cast<size_t>(e)].n > 0) return e;
   }
   return 0;
+}
+
+double StepCostModel::ledger_plain_seconds(int64_t batch) const {
+  const double plain = plain_seconds(batch);
+  const Cell* c = cell(batch, 0);
+  if (!c || c->mean_n < 2) return plain;
+  return std::min(plain, c->mean);
 }
 
 bool StepCostModel::plain_measured_elsewhere(int64_t batch) const {
@@ -192,10 +203,14 @@ bool StepCostModel::record(int64_t batch, int64_t extra, double seconds) {
     c.suspect = expected > 0 && seconds > kSuspect * expected;
   }
   b.steps_since_plain = extra == 0 ? 0 : b.steps_since_plain + 1;
+  if (extra == 0 && c.n > 0) {  // the first sample (a first launch's, maybe) is left out
+    ++c.mean_n;
+    c.mean += (seconds - c.mean) / static_cast<double>(std::min(c.mean_n, kLedgerSamples));
+  }
   if (c.n == 0 || (c.n == 1 && c.suspect)) {
     c.seconds = seconds;  // a suspect first sample is replaced, not kept as a minimum
     c.suspect = c.n == 0 && c.suspect;
-  } else if (c.n < kMinOfFirst) {
+  } else if (c.n < (extra == 0 ? kMinOfFirstPlain : kMinOfFirst)) {
     c.seconds = std::min(c.seconds, seconds);
   } else {
     c.seconds += kTimeWeight * (seconds - c.seconds);

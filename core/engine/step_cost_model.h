@@ -47,6 +47,14 @@ class StepCostModel {
   double estimate(int64_t batch, int64_t extra, bool pessimistic = false) const;
   // A plain step of b streams: measured, else from the nearest measured batch sizes; 0: none.
   double plain_seconds(int64_t batch) const;
+  // The plain step the loss ledger judges verify steps against: the lower of plain_seconds() and
+  // the long average of the measured plain cell (every sample after its first, a plain mean of up
+  // to kLedgerSamples, then a moving average of that weight). The planner's moving average follows
+  // the costs quickly, but one noisy sample moves it by kTimeWeight of its error: a plain cost
+  // estimated high would hide real losses from the ledger, so the ledger takes the steadier value
+  // when it is lower.
+  double ledger_plain_seconds(int64_t batch) const;
+  static constexpr int64_t kLedgerSamples = 32;
   // A plain step measured at some other batch size.
   bool plain_measured_elsewhere(int64_t batch) const;
   // plain_seconds(batch) of a batch size never measured comes from two measured ones (between
@@ -74,6 +82,8 @@ class StepCostModel {
     // a CUDA graph capture of the new shape): the planner's estimate ignores it until a second
     // sample replaces it; the pessimistic estimate (the loss budget's) keeps it.
     bool suspect = false;
+    double mean = 0;       // plain cells: the long average of the samples after the first
+    int64_t mean_n = 0;
   };
   struct Batch {
     std::vector<Cell> cells;  // [extra]

@@ -150,11 +150,35 @@ class TestSpecController : public QObject {
     QVERIFY(std::abs(m.estimate(2, 4) - 1.9) < 1e-12);
     QVERIFY(std::abs(m.estimate(2, 8) - 2.7) < 1e-12);
     QCOMPARE(m.largest_measured(2), int64_t{6});
-    // The first two samples keep their minimum (a slow first launch), then a moving average.
+    // A plain cell's first four samples keep their minimum (a slow first launch; and the loss
+    // ledger must not judge against a plain cost measured too high), then a moving average.
     m.record(2, 0, 0.8);
     QCOMPARE(m.estimate(2, 0), 0.8);
     m.record(2, 0, 1.8);
+    m.record(2, 0, 0.9);
+    QCOMPARE(m.estimate(2, 0), 0.8);
+    m.record(2, 0, 1.8);
     QVERIFY(std::abs(m.estimate(2, 0) - (0.8 + StepCostModel::kTimeWeight * 1.0)) < 1e-12);
+    // The loss ledger's plain cost: the lower of that and the long average of the samples after
+    // the first, which one slow sample moves less.
+    {
+      StepCostModel l;
+      l.record(1, 0, 3.0);  // a first launch: left out of the average
+      for (int i = 0; i < 10; ++i) l.record(1, 0, 1.0);
+      QCOMPARE(l.ledger_plain_seconds(1), 1.0);
+      l.record(1, 0, 2.0);
+      QVERIFY(std::abs(l.estimate(1, 0) - 1.15) < 1e-12);
+      QVERIFY(std::abs(l.ledger_plain_seconds(1) - 12.0 / 11.0) < 1e-12);
+    }
+    // A verify cell keeps the minimum of its first two only.
+    {
+      StepCostModel v;
+      v.record(1, 0, 1.0);
+      v.record(1, 2, 1.4);
+      v.record(1, 2, 1.3);
+      v.record(1, 2, 1.5);
+      QVERIFY(std::abs(v.estimate(1, 2) - (1.3 + StepCostModel::kTimeWeight * 0.2)) < 1e-12);
+    }
     // A first verify sample far above even a linear cost is a warm-up: dropped once.
     m.record(3, 0, 1.0);
     m.record(3, 3, 50.0);
@@ -205,7 +229,7 @@ class TestSpecController : public QObject {
     }
     // Rows cost 1% of a plain step each (measured at 1..8 extra rows).
     for (int e = 0; e <= 8; ++e) {
-      for (int n = 0; n < 3; ++n) c.record_step(2, e, 2, 1.0 + 0.01 * e);
+      for (int n = 0; n < SpecController::kMinPlainSamples; ++n) c.record_step(2, e, 2, 1.0 + 0.01 * e);
     }
     std::vector<SpecAsk> asks = {{&st[0], true, 4}, {&st[1], true, 4}};
     const auto k = c.plan(asks, 2, 100);
