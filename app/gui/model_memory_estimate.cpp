@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <exception>
 #include <optional>
 
 #include "app/gui/model_summary.h"
 #include "core/backend/cuda_buffer_estimate.h"
+#include "core/backend/gpu_layer_fit.h"
 #include "core/backend/cuda/cuda_entry.h"
 #include "core/backend/cuda/cuda_probe.h"
 #include "core/backend/cuda/nvml_device.h"
@@ -77,17 +79,19 @@ ModelMemoryEstimate estimate_model_memory(const ModelInfo& info, int64_t context
 
 int64_t gpu_layers_fitting(const ModelMemoryEstimate& e, const std::vector<double>& layer_bytes, double free_bytes) {
   const auto n_layer = static_cast<int64_t>(layer_bytes.size());
-  if (e.total() <= free_bytes) return n_layer;
   const double kv_per_layer = n_layer > 0 ? e.kv_cache / static_cast<double>(n_layer) : 0.0;
-  double need = e.buffers;
-  int64_t fit = 0;
+  // need[n]: the first n layers with their KV share and the buffers; the whole model with the
+  // output head at n_layer (the factory's rule, gpu_layer_fit.h).
+  std::vector<double> need(static_cast<size_t>(n_layer) + 1, e.buffers);
   for (int64_t i = 0; i < n_layer; ++i) {
-    need += layer_bytes[static_cast<size_t>(i)] + kv_per_layer;
-    if (need > free_bytes) break;
-    fit = i + 1;
+    need[static_cast<size_t>(i) + 1] = need[static_cast<size_t>(i)] + layer_bytes[static_cast<size_t>(i)] + kv_per_layer;
   }
-  // The output head joins the GPU part only with the last layer: short of the whole, at most n - 1.
-  return std::min(fit, std::max<int64_t>(n_layer - 1, 0));
+  if (n_layer > 0) need.back() = e.total();
+  // Doubles from an untrusted file, as bytes: anything past 2^64 does not fit anywhere.
+  auto bytes = [](double v) { return v < 1.8e19 ? static_cast<uint64_t>(v) : UINT64_MAX; };
+  return gpu_layers_that_fit(n_layer, bytes(free_bytes),
+                             [&](int64_t n) { return bytes(need[static_cast<size_t>(n)]); })
+      .value_or(0);
 }
 
 QVariantMap inspect_model_file(const QString& path, int64_t context_size) {
